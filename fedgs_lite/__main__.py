@@ -1,0 +1,5 @@
+import sys
+
+from fedgs_lite.cli import main
+
+sys.exit(main())
