@@ -1,0 +1,767 @@
+"""One federated run as a pure function of its config: `ExperimentConfig` -> `run_experiment` -> `History`.
+
+A run directory holds config.json, history.json, metrics.csv (rewritten atomically at every
+evaluation) and checkpoint.pt (every `checkpoint_every` rounds), so an interrupted run resumes where it
+stopped and a finished one is read back instead of recomputed. `compare`, `comparison_table` and
+`plot_learning_curves` put several runs side by side (the `run` command and the notebooks use them).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ENGINES = ("batched", "sequential")
+DEVICES = ("auto", "cpu", "cuda")
+AGGREGATIONS = ("auto", "size", "uniform")
+GRAPH_FEATURES = ("label", "update", "logit")
+
+
+# Fields that do not change what a run computes: left out of run_id, free to change on resume.
+_RESULT_NEUTRAL = ("name", "data_root", "checkpoint_every")
+
+# Paper-like settings (client counts, M, local training from the paper and the authors' defaults);
+# rounds are shortened for a CPU. Not a claim of reproducing the paper's exact numbers.
+PRESETS: dict[str, dict[str, Any]] = {
+    "synthetic": dict(dataset="synthetic", num_clients=30, partition="natural", proportion=0.2,
+                      rounds=200, epochs=None, steps=10, batch_size=10, lr=0.1, mode="LN-0.5"),
+    "mnist": dict(dataset="mnist", num_clients=100, partition="label_skew", classes_per_client=2,
+                  proportion=0.1, rounds=200, epochs=None, steps=20, batch_size=64, lr=0.05),
+    "fashion_mnist": dict(dataset="fashion_mnist", num_clients=100, partition="label_skew",
+                          classes_per_client=2, proportion=0.1, rounds=200, epochs=None, steps=20,
+                          batch_size=64, lr=0.05),
+    "cifar10": dict(dataset="cifar10", num_clients=100, partition="dirichlet", dirichlet_alpha=0.5,
+                    proportion=0.1, rounds=200, epochs=None, steps=20, batch_size=64, lr=0.05),
+    "digits": dict(dataset="digits", num_clients=30, partition="label_skew", classes_per_client=2,
+                   proportion=0.2, rounds=100, epochs=None, steps=10, batch_size=32, lr=0.1),
+}
+
+
+# --------------------------------------------------------------------------- config
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one run depends on. Validated on construction; `run_id` hashes the result-relevant
+    fields. `partition="auto"` means the natural clients for synthetic, label_skew otherwise;
+    `aggregation="auto"` means data-size weights, except a plain average for MD (the authors')."""
+
+    dataset: str = "synthetic"
+    data_root: str | None = None
+    num_clients: int = 30
+    partition: str = "auto"
+    classes_per_client: int = 2
+    dirichlet_alpha: float = 0.5
+    size_sigma: float = 1.0
+    synthetic_alpha: float = 0.5
+    synthetic_beta: float = 0.5
+    mode: str = "IDL"
+    sampler: str = "uniform"
+    alpha: float = 0.1            # FedGS trade-off between diversity and fair counts
+    solver: str = "fast"
+    graph_features: str = "label"
+    epsilon: float = 0.1
+    sigma: float = 0.01
+    poc_d: int | None = None      # Power-of-Choice candidate-set size (None: all available)
+    clients_per_round: int | None = None
+    proportion: float = 0.2       # used when clients_per_round is None
+    rounds: int = 100
+    epochs: int | None = 5
+    steps: int | None = None      # fixed local steps; wins over epochs when set
+    batch_size: int = 64
+    lr: float = 0.1
+    lr_decay: float = 0.998
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    prox_mu: float = 0.0
+    aggregation: str = "auto"
+    eval_every: int = 1
+    checkpoint_every: int = 10    # 0: never
+    seed: int = 0
+    device: str = "auto"
+    engine: str = "batched"
+    name: str = ""                # display label; defaults to the sampler name
+
+    def __post_init__(self) -> None:
+        from fedgs_lite.availability import parse_mode
+        from fedgs_lite.data import DATASETS
+        from fedgs_lite.partition import SCHEMES
+        from fedgs_lite.samplers import SAMPLERS
+        from fedgs_lite.selection import METHODS as SOLVERS
+
+        dataset = self.dataset.lower().replace("-", "_")
+        _check(dataset in DATASETS, f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
+        object.__setattr__(self, "dataset", dataset)
+        _check(self.partition == "auto" or self.partition in SCHEMES,
+               f"unknown partition {self.partition!r}; choose 'auto' or one of {', '.join(SCHEMES)}")
+        try:
+            parse_mode(self.mode)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"bad availability mode {self.mode!r}: {err}") from None
+        _check(self.sampler in SAMPLERS,
+               f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        _check(self.solver in SOLVERS, f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
+        _check(self.graph_features in GRAPH_FEATURES,
+               f"graph_features must be one of {', '.join(GRAPH_FEATURES)}, got {self.graph_features!r}")
+        _check(self.aggregation in AGGREGATIONS,
+               f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {self.aggregation!r}")
+        _check(self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        _check(self.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        _check(_is_int(self.num_clients) and self.num_clients >= 1,
+               f"num_clients must be a positive int, got {self.num_clients!r}")
+        _check(_is_int(self.rounds) and self.rounds >= 1,
+               f"rounds must be a positive int, got {self.rounds!r}")
+        if self.clients_per_round is not None:
+            _check(_is_int(self.clients_per_round) and self.clients_per_round >= 1,
+                   f"clients_per_round (M) must be a positive int, got {self.clients_per_round!r}")
+            _check(self.clients_per_round <= self.num_clients,
+                   f"clients_per_round={self.clients_per_round} exceeds num_clients={self.num_clients}")
+        _check(0 < self.proportion <= 1, f"proportion must be in (0, 1], got {self.proportion!r}")
+        _check(self.epochs is not None or self.steps is not None, "set epochs or steps (local training)")
+        for key in ("epochs", "steps", "poc_d"):
+            value = getattr(self, key)
+            _check(value is None or (_is_int(value) and value >= 1),
+                   f"{key} must be a positive int or None, got {value!r}")
+        _check(_is_int(self.batch_size) and self.batch_size >= 1,
+               f"batch_size must be a positive int, got {self.batch_size!r}")
+        _check(_finite(self.lr) and self.lr > 0, f"lr must be > 0, got {self.lr!r}")
+        _check(_finite(self.lr_decay) and 0 < self.lr_decay <= 1,
+               f"lr_decay must be in (0, 1], got {self.lr_decay!r}")
+        for key in ("momentum", "weight_decay", "prox_mu", "alpha", "dirichlet_alpha", "size_sigma",
+                    "synthetic_alpha", "synthetic_beta", "epsilon"):
+            value = getattr(self, key)
+            _check(_finite(value) and value >= 0, f"{key} must be >= 0, got {value!r}")
+        _check(self.momentum < 1, f"momentum must be < 1, got {self.momentum!r}")
+        _check(_finite(self.sigma) and self.sigma > 0, f"sigma must be > 0, got {self.sigma!r}")
+        _check(self.dirichlet_alpha > 0, f"dirichlet_alpha must be > 0, got {self.dirichlet_alpha!r}")
+        _check(_is_int(self.classes_per_client) and self.classes_per_client >= 1,
+               f"classes_per_client must be a positive int, got {self.classes_per_client!r}")
+        _check(_is_int(self.eval_every) and self.eval_every >= 1,
+               f"eval_every must be a positive int, got {self.eval_every!r}")
+        _check(_is_int(self.checkpoint_every) and self.checkpoint_every >= 0,
+               f"checkpoint_every must be an int >= 0 (0: never), got {self.checkpoint_every!r}")
+        _check(_is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0, got {self.seed!r}")
+        _check(self.partition != "natural" or dataset == "synthetic",
+               "partition 'natural' needs the synthetic dataset (the only one with natural clients)")
+
+    # -- derived values
+    @property
+    def m(self) -> int:
+        """Clients per round: clients_per_round, or int(proportion * N) (at least 1) as the authors."""
+        if self.clients_per_round is not None:
+            return int(self.clients_per_round)
+        return max(int(self.proportion * self.num_clients), 1)
+
+    @property
+    def partition_scheme(self) -> str:
+        if self.partition != "auto":
+            return self.partition
+        return "natural" if self.dataset == "synthetic" else "label_skew"
+
+    @property
+    def aggregation_rule(self) -> str:
+        if self.aggregation != "auto":
+            return self.aggregation
+        return "uniform" if self.sampler == "md" else "size"
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        if self.sampler == "fedgs" and self.graph_features != "label":
+            return f"fedgs-{self.graph_features}"
+        return self.sampler
+
+    @property
+    def run_id(self) -> str:
+        """Short stable hash of the fields that change results (not name, data_root, checkpoint_every)."""
+        d = {k: v for k, v in self.to_dict().items() if k not in _RESULT_NEUTRAL}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:10]
+
+    # -- serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> ExperimentConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown ExperimentConfig fields {unknown}; known: {', '.join(sorted(known))}")
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> ExperimentConfig:
+        return cls.from_dict(json.loads(text))
+
+    def replace(self, **changes: Any) -> ExperimentConfig:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> ExperimentConfig:
+        """Paper-like settings for a dataset (see PRESETS), with `overrides` applied on top."""
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+        return cls(**{**PRESETS[name], **overrides})
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int | np.integer) and not isinstance(x, bool)
+
+
+def _finite(x: Any) -> bool:
+    return isinstance(x, int | float | np.integer | np.floating) and math.isfinite(x)
+
+
+# --------------------------------------------------------------------------- history
+
+@dataclass
+class History:
+    """What a run recorded. Evaluation round r means "after r completed rounds" (0: initial model)."""
+
+    config: dict[str, Any]
+    num_clients: int
+    available: list[list[int]] = field(default_factory=list)   # per round
+    selected: list[list[int]] = field(default_factory=list)    # per round, MD may repeat ids
+    train_loss: list[float] = field(default_factory=list)      # per round, weighted over selected
+    lr: list[float] = field(default_factory=list)              # per round
+    round_seconds: list[float] = field(default_factory=list)   # per round
+    eval_rounds: list[int] = field(default_factory=list)
+    test_loss: list[float] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+    wall_time: float = 0.0
+    finished: bool = False
+    stopped_reason: str | None = None
+    # Final global parameters of the run (not serialised; run_dir keeps them in final_model.pt).
+    final_params: dict | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        name = self.config.get("name") or ""
+        if name:
+            return name
+        sampler, features = self.config.get("sampler", "?"), self.config.get("graph_features", "label")
+        return f"fedgs-{features}" if sampler == "fedgs" and features != "label" else sampler
+
+    @property
+    def rounds_done(self) -> int:
+        return len(self.selected)
+
+    @property
+    def counts(self) -> np.ndarray:
+        """How often each client was selected (MD repetitions count), int64 (N,)."""
+        c = np.zeros(self.num_clients, dtype=np.int64)
+        for s in self.selected:
+            np.add.at(c, np.asarray(s, dtype=np.int64), 1)
+        return c
+
+    def counts_over_rounds(self) -> np.ndarray:
+        """Cumulative selection counts after each round, int64 (rounds_done, N)."""
+        per_round = np.zeros((self.rounds_done, self.num_clients), dtype=np.int64)
+        for t, s in enumerate(self.selected):
+            np.add.at(per_round[t], np.asarray(s, dtype=np.int64), 1)
+        return np.cumsum(per_round, axis=0)
+
+    def count_variance(self) -> float:
+        from fedgs_lite.metrics import count_variance
+
+        return float(count_variance(self.counts))
+
+    def count_variance_curve(self) -> np.ndarray:
+        """Variance of the cumulative selection counts after each round, (rounds_done,)."""
+        from fedgs_lite.metrics import count_variance
+
+        return np.asarray(count_variance(self.counts_over_rounds())) if self.rounds_done else np.zeros(0)
+
+    def jain_index(self) -> float:
+        """Jain's fairness index of the counts: 1 when every client was picked equally often."""
+        from fedgs_lite.metrics import jain_index
+
+        return float(jain_index(self.counts))
+
+    def final_accuracy(self) -> float:
+        return self.test_accuracy[-1] if self.test_accuracy else float("nan")
+
+    def best_accuracy(self) -> float:
+        finite = [a for a in self.test_accuracy if math.isfinite(a)]
+        return max(finite) if finite else float("nan")
+
+    def final_loss(self) -> float:
+        return self.test_loss[-1] if self.test_loss else float("nan")
+
+    # -- serialisation (NaN is written as null so the JSON stays standard)
+    def to_dict(self) -> dict[str, Any]:
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "final_params"}
+        d = json.loads(json.dumps(d, allow_nan=True))  # deep copy into plain JSON types
+        for key in ("train_loss", "lr", "round_seconds", "test_loss", "test_accuracy"):
+            d[key] = [None if not math.isfinite(v) else float(v) for v in d[key]]
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> History:
+        d = dict(d)
+        for key in ("train_loss", "lr", "round_seconds", "test_loss", "test_accuracy"):
+            d[key] = [float("nan") if v is None else float(v) for v in d.get(key, [])]
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_json(cls, text: str) -> History:
+        return cls.from_dict(json.loads(text))
+
+    def to_csv_rows(self) -> list[dict[str, Any]]:
+        """One row per round (the evaluation columns blank where the round was not evaluated), plus
+        a row for round 0 when the initial model was evaluated."""
+        evals = dict(zip(self.eval_rounds, zip(self.test_loss, self.test_accuracy, strict=True), strict=True))
+        rows = []
+        for r in range(0, self.rounds_done + 1):
+            if r == 0 and 0 not in evals:
+                continue
+            row: dict[str, Any] = {"round": r, "available": "", "selected": "", "train_loss": "",
+                                   "lr": "", "test_loss": "", "test_accuracy": ""}
+            if r > 0:
+                row.update(available=len(self.available[r - 1]),
+                           selected=" ".join(map(str, self.selected[r - 1])),
+                           train_loss=self.train_loss[r - 1], lr=self.lr[r - 1])
+            if r in evals:
+                row["test_loss"], row["test_accuracy"] = evals[r]
+            rows.append(row)
+        return rows
+
+
+# --------------------------------------------------------------------------- file helpers
+
+CONFIG_FILE, HISTORY_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE = (
+    "config.json", "history.json", "metrics.csv", "checkpoint.pt", "final_model.pt")
+
+
+def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
+    """Write through a temp file in the same folder, then os.replace: readers never see half a file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write_text(path: Path, text: str) -> None:
+    _atomic_write(path, lambda f: f.write(text))
+
+
+def _csv_text(history: History) -> str:
+    buf = io.StringIO()
+    cols = ["round", "available", "selected", "train_loss", "lr", "test_loss", "test_accuracy"]
+    writer = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(history.to_csv_rows())
+    return buf.getvalue()
+
+
+def _write_results(run_dir: Path | None, history: History) -> None:
+    if run_dir is None:
+        return
+    _write_text(run_dir / HISTORY_FILE, history.to_json())
+    _write_text(run_dir / METRICS_FILE, _csv_text(history))
+
+
+def load_history(run_dir: str | Path) -> History:
+    """The History stored in a run directory (finished or partial)."""
+    return History.from_json((Path(run_dir) / HISTORY_FILE).read_text())
+
+
+# --------------------------------------------------------------------------- setup
+
+@dataclass
+class _Setup:
+    fed: Any
+    data: Any
+    model: Any
+    params: dict
+    sampler: Any
+    availability: Any
+    local: Any
+    device: Any
+    rng_avail: np.random.Generator
+    rng_sampler: np.random.Generator
+    torch_gen: Any
+    current: dict                 # {"params": ...}: the global model the PoC loss_fn reads
+
+
+def _resolve_device(name: str):
+    import torch
+
+    from fedgs_lite.training import default_device
+
+    if name == "auto":
+        return default_device()
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device='cuda' but CUDA is not available here; use device='auto' or 'cpu'")
+    return torch.device(name)
+
+
+def _seed_int(seq: np.random.SeedSequence) -> int:
+    return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
+
+
+def _setup(config: ExperimentConfig) -> _Setup:
+    import torch
+
+    from fedgs_lite.availability import ClientStats, make_availability
+    from fedgs_lite.data import load_dataset
+    from fedgs_lite.models import make_model
+    from fedgs_lite.partition import partition
+    from fedgs_lite.samplers import make_sampler
+    from fedgs_lite.training import DeviceData, LocalTraining, get_params
+
+    # Separate streams, so e.g. every sampler sees the same availability trace for one seed.
+    s_data, s_avail_build, s_avail_draw, s_sampler, s_torch = np.random.SeedSequence(config.seed).spawn(5)
+    rng_data = np.random.default_rng(s_data)
+    options = {}
+    if config.dataset == "synthetic":
+        options = dict(num_clients=config.num_clients, alpha=config.synthetic_alpha,
+                       beta=config.synthetic_beta)
+    dataset = load_dataset(config.dataset, config.data_root, seed=_seed_int(s_data), **options)
+    fed = partition(dataset, config.num_clients, config.partition_scheme, rng=rng_data,
+                    classes_per_client=config.classes_per_client, dirichlet_alpha=config.dirichlet_alpha,
+                    size_sigma=config.size_sigma)
+    availability = make_availability(config.mode, ClientStats.from_federated(fed),
+                                     np.random.default_rng(s_avail_build))
+
+    device = _resolve_device(config.device)
+    data = DeviceData.from_federated(fed, device)
+    torch_gen = torch.Generator(device="cpu")
+    torch_gen.manual_seed(_seed_int(s_torch))
+    model = make_model(config.dataset, dataset.input_shape, dataset.num_classes, generator=torch_gen)
+    model = model.to(device)
+    params = {k: v.detach().clone() for k, v in get_params(model).items()}
+    local = LocalTraining(epochs=config.epochs, steps=config.steps, batch_size=config.batch_size,
+                          lr=config.lr, lr_decay=config.lr_decay, momentum=config.momentum,
+                          weight_decay=config.weight_decay, prox_mu=config.prox_mu)
+    current = {"params": params}
+    sampler = _make_sampler(config, make_sampler, fed, data, model, params, local, torch_gen, current)
+    return _Setup(fed=fed, data=data, model=model, params=params, sampler=sampler,
+                  availability=availability, local=local, device=device,
+                  rng_avail=np.random.default_rng(s_avail_draw), rng_sampler=np.random.default_rng(s_sampler),
+                  torch_gen=torch_gen, current=current)
+
+
+def _make_sampler(config, make_sampler, fed, data, model, params, local, torch_gen, current):
+    sizes = np.asarray(fed.sizes)
+    if config.sampler == "fedgs":
+        from fedgs_lite.graph import build_3dg, label_features
+        from fedgs_lite.training import logit_features, update_features
+
+        if config.graph_features == "label":  # the oracle: label distributions
+            features = label_features(fed)
+        else:  # round-0 pass: every client trains once from the initial model
+            extract = update_features if config.graph_features == "update" else logit_features
+            features = extract(model, params, data, local, torch_gen, engine=config.engine)
+        distances = build_3dg(np.asarray(features), epsilon=config.epsilon, sigma=config.sigma).distances
+        return make_sampler("fedgs", sizes=sizes, distances=distances, alpha=config.alpha,
+                            solver=config.solver, num_clients=config.num_clients)
+    if config.sampler == "poc":
+        from fedgs_lite.training import client_losses
+
+        def loss_fn(clients) -> np.ndarray:
+            return np.asarray(client_losses(model, current["params"], data, clients))
+
+        return make_sampler("poc", sizes=sizes, loss_fn=loss_fn, d=config.poc_d)
+    return make_sampler(config.sampler, sizes=sizes)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def _sampler_state(sampler) -> dict[str, Any]:
+    """The sampler's mutable state (e.g. FedGS counts): its state_dict() if it has one, else its
+    numpy-array and scalar attributes (callables such as PoC's loss_fn are rebuilt by setup)."""
+    if hasattr(sampler, "state_dict"):
+        return {"state_dict": sampler.state_dict()}
+    attrs = {}
+    for k, v in vars(sampler).items():
+        if isinstance(v, np.ndarray):
+            attrs[k] = v.copy()
+        elif isinstance(v, int | float | str | bool | np.integer | np.floating) or v is None:
+            attrs[k] = v
+    return {"attrs": attrs}
+
+
+def _load_sampler_state(sampler, state: dict[str, Any]) -> None:
+    if "state_dict" in state:
+        sampler.load_state_dict(state["state_dict"])
+        return
+    for k, v in state["attrs"].items():
+        object.__setattr__(sampler, k, v.copy() if isinstance(v, np.ndarray) else v)
+
+
+def _save_checkpoint(run_dir: Path, config: ExperimentConfig, s: _Setup, history: History) -> None:
+    import torch
+
+    state = {
+        "run_id": config.run_id,
+        "round": history.rounds_done,
+        "params": {k: v.detach().cpu() for k, v in s.params.items()},
+        "rng_avail": s.rng_avail.bit_generator.state,
+        "rng_sampler": s.rng_sampler.bit_generator.state,
+        "torch_gen": s.torch_gen.get_state(),
+        "sampler": _sampler_state(s.sampler),
+        "history": history.to_dict(),
+    }
+    _atomic_write(run_dir / CHECKPOINT_FILE, lambda f: torch.save(state, f), binary=True)
+
+
+def _load_checkpoint(path: Path, config: ExperimentConfig, s: _Setup) -> History:
+    import torch
+
+    # weights_only=False: the file holds numpy rng states and history dicts we wrote ourselves.
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("run_id") != config.run_id:
+        raise ValueError(f"{path} belongs to run {state.get('run_id')}, not {config.run_id}")
+    s.params = {k: v.to(s.device) for k, v in state["params"].items()}
+    s.current["params"] = s.params
+    s.rng_avail.bit_generator.state = state["rng_avail"]
+    s.rng_sampler.bit_generator.state = state["rng_sampler"]
+    s.torch_gen.set_state(state["torch_gen"])
+    _load_sampler_state(s.sampler, state["sampler"])
+    return History.from_dict(state["history"])
+
+
+def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> History | None:
+    """Create run_dir; return the stored History when the same run already finished there."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg_path = run_dir / CONFIG_FILE
+    if cfg_path.exists() and resume:
+        stored = ExperimentConfig.from_json(cfg_path.read_text())
+        if stored.run_id != config.run_id:
+            raise ValueError(f"{run_dir} holds a different run ({stored.run_id}, this config is "
+                             f"{config.run_id}); use another run_dir or resume=False to overwrite")
+        if (run_dir / HISTORY_FILE).exists():
+            history = load_history(run_dir)
+            if history.finished:
+                return history
+    if not resume:
+        (run_dir / CHECKPOINT_FILE).unlink(missing_ok=True)
+    _write_text(cfg_path, config.to_json())
+    return None
+
+
+# --------------------------------------------------------------------------- the loop
+
+class _Diverged(Exception):
+    pass
+
+
+def run_experiment(config: ExperimentConfig, run_dir: str | Path | None = None, *, progress: bool = True,
+                   resume: bool = True, stop_after: int | None = None) -> History:
+    """Train `config.rounds` rounds of federated learning; return the History.
+
+    run_dir: where config/history/metrics, checkpoints and the final model go. With resume=True a
+    finished run there is returned without recomputation and an interrupted one continues from its
+    last checkpoint, giving the same result as an uninterrupted run. stop_after: stop (with a
+    checkpoint) once that many rounds are done in total, e.g. to split a long run over several calls.
+    A diverging run (non-finite loss) stops early with `history.stopped_reason` set and a warning.
+    """
+    from tqdm.auto import tqdm
+
+    from fedgs_lite.training import DivergenceError, aggregate, evaluate, local_train
+
+    if not isinstance(config, ExperimentConfig):
+        raise TypeError(f"config must be an ExperimentConfig, got {type(config).__name__}")
+    if stop_after is not None and not (_is_int(stop_after) and stop_after >= 1):
+        raise ValueError(f"stop_after must be a positive int or None, got {stop_after!r}")
+    rd = Path(run_dir) if run_dir is not None else None
+    if rd is not None:
+        done = _prepare_run_dir(rd, config, resume)
+        if done is not None:
+            if (rd / MODEL_FILE).exists():
+                done.final_params = final_params(rd)
+            return done
+
+    clock = [time.perf_counter()]
+    s = _setup(config)
+    history = History(config=config.to_dict(), num_clients=config.num_clients)
+    if rd is not None and resume and (rd / CHECKPOINT_FILE).exists():
+        history = _load_checkpoint(rd / CHECKPOINT_FILE, config, s)
+    sizes = np.asarray(s.fed.sizes, dtype=np.float64)
+    last_round = config.rounds if stop_after is None else min(config.rounds, stop_after)
+
+    def do_eval(r: int) -> None:
+        loss, acc = evaluate(s.model, s.params, s.data.x_test, s.data.y_test)
+        history.eval_rounds.append(r)
+        history.test_loss.append(float(loss))
+        history.test_accuracy.append(float(acc))
+        if not math.isfinite(loss):
+            raise _Diverged(f"diverged: the test loss is {loss} after round {r}")
+
+    def save() -> None:
+        now = time.perf_counter()
+        history.wall_time += now - clock[0]
+        clock[0] = now
+        _write_results(rd, history)
+
+    bar = tqdm(total=config.rounds, initial=history.rounds_done, disable=not progress, desc=config.label,
+               leave=False, dynamic_ncols=True)
+    try:
+        if not history.eval_rounds:
+            do_eval(0)
+        for t in range(history.rounds_done, last_round):
+            t0 = time.perf_counter()
+            available = np.asarray(s.availability.draw(t, s.rng_avail), dtype=bool)
+            selected = np.asarray(s.sampler.select(available, config.m, t, s.rng_sampler), dtype=np.int64)
+            # MD may repeat a client: train each once and weight it by its multiplicity.
+            clients, mult = np.unique(selected, return_counts=True)
+            try:
+                client_params, losses = local_train(s.model, s.params, s.data, clients.tolist(), s.local, t,
+                                                    s.torch_gen, engine=config.engine)
+            except DivergenceError as err:
+                raise _Diverged(str(err)) from None
+            weights = (sizes[clients] if config.aggregation_rule == "size" else np.ones(len(clients))) * mult
+            s.params = aggregate(client_params, weights)
+            s.current["params"] = s.params
+            if hasattr(s.sampler, "update"):
+                s.sampler.update(selected, t)
+            losses = np.asarray(losses, dtype=np.float64)
+            # One round is recorded in one go so an interrupted history stays consistent.
+            history.available.append(np.flatnonzero(available).tolist())
+            history.selected.append(selected.tolist())
+            history.train_loss.append(float(np.dot(weights, losses) / weights.sum()))
+            history.lr.append(config.lr * config.lr_decay ** t)
+            history.round_seconds.append(time.perf_counter() - t0)
+            if not np.all(np.isfinite(losses)):
+                raise _Diverged(f"diverged: a local training loss is not finite in round {t}")
+            r = t + 1
+            evaluated = r % config.eval_every == 0 or r == config.rounds
+            if evaluated:
+                do_eval(r)
+            bar.update(1)
+            bar.set_postfix(acc=f"{history.test_accuracy[-1]:.3f}", loss=f"{history.train_loss[-1]:.3f}")
+            history.finished = r == config.rounds
+            if rd is None:
+                continue
+            if history.finished:
+                _save_model(rd, s.params)
+                save()
+            elif r == last_round or (config.checkpoint_every and r % config.checkpoint_every == 0):
+                save()
+                _save_checkpoint(rd, config, s, history)
+            elif evaluated:
+                save()
+    except _Diverged as err:
+        history.stopped_reason = (f"{err} (lr={config.lr:g}). The run stopped; results up to there are "
+                                  "kept. Try a smaller lr.")
+        history.finished = True  # rerunning the same config would diverge the same way
+        warnings.warn(f"[{config.label}] {history.stopped_reason}", RuntimeWarning, stacklevel=2)
+        save()
+    except KeyboardInterrupt:
+        save()  # partial results; the last checkpoint stays the resume point
+        raise
+    finally:
+        bar.close()
+    if rd is None:
+        history.wall_time += time.perf_counter() - clock[0]
+    elif history.finished:
+        (rd / CHECKPOINT_FILE).unlink(missing_ok=True)
+    history.final_params = {k: v.detach().cpu() for k, v in s.params.items()}
+    return history
+
+
+def _save_model(run_dir: Path, params: dict) -> None:
+    import torch
+
+    cpu = {k: v.detach().cpu() for k, v in params.items()}
+    _atomic_write(run_dir / MODEL_FILE, lambda f: torch.save(cpu, f), binary=True)
+
+
+def final_params(run_dir: str | Path) -> dict:
+    """The final global parameters a finished run saved in run_dir (CPU tensors)."""
+    import torch
+
+    return torch.load(Path(run_dir) / MODEL_FILE, map_location="cpu", weights_only=True)
+
+
+# --------------------------------------------------------------------------- comparisons
+
+def compare(configs: Iterable[ExperimentConfig], out_dir: str | Path | None = None, *, progress: bool = True,
+            resume: bool = True) -> dict[str, History]:
+    """Run each config (in out_dir/<label> when out_dir is given); return {label: History}."""
+    histories: dict[str, History] = {}
+    for cfg in configs:
+        label = cfg.label if cfg.label not in histories else f"{cfg.label}-{cfg.run_id}"
+        rd = Path(out_dir) / label if out_dir is not None else None
+        histories[label] = run_experiment(cfg, rd, progress=progress, resume=resume)
+    return histories
+
+
+def comparison_rows(histories: Mapping[str, History]) -> list[dict[str, Any]]:
+    rows = []
+    for label, h in histories.items():
+        rows.append({"sampler": label, "final_acc": h.final_accuracy(), "best_acc": h.best_accuracy(),
+                     "final_loss": h.final_loss(), "count_var": h.count_variance(), "jain": h.jain_index(),
+                     "seconds": h.wall_time, "rounds": h.rounds_done,
+                     "status": "diverged" if h.stopped_reason else ("done" if h.finished else "partial")})
+    return rows
+
+
+def comparison_table(histories: Mapping[str, History]) -> str:
+    """A plain-text table: final/best accuracy, final test loss, count variance, Jain index, seconds."""
+    head = ["sampler", "final acc", "best acc", "final loss", "count var", "Jain", "seconds", "rounds",
+            "status"]
+    body = []
+    for r in comparison_rows(histories):
+        body.append([r["sampler"], f"{r['final_acc']:.4f}", f"{r['best_acc']:.4f}", f"{r['final_loss']:.4f}",
+                     f"{r['count_var']:.2f}", f"{r['jain']:.3f}", f"{r['seconds']:.1f}", str(r["rounds"]),
+                     r["status"]])
+    widths = [max(len(row[i]) for row in [head, *body]) for i in range(len(head))]
+
+    def fmt(row: list[str]) -> str:
+        cells = zip(row, widths, strict=True)
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(cells))
+
+    return "\n".join([fmt(head), "  ".join("-" * w for w in widths), *map(fmt, body)])
+
+
+def plot_learning_curves(histories: Mapping[str, History], title: str | None = None):
+    """Test accuracy vs round and sampling-count variance vs round, one line per run."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 4), layout="constrained")
+    ax_acc, ax_var = fig.subplots(1, 2)
+    for label, h in histories.items():
+        (line,) = ax_acc.plot(h.eval_rounds, h.test_accuracy, label=label)
+        ax_var.plot(np.arange(1, h.rounds_done + 1), h.count_variance_curve(), color=line.get_color(),
+                    label=label)
+    ax_acc.set(xlabel="round", ylabel="test accuracy", title="accuracy")
+    ax_var.set(xlabel="round", ylabel="variance of selection counts", title="sampling fairness")
+    for ax in (ax_acc, ax_var):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig

@@ -1,0 +1,253 @@
+"""The 3DG (data-distribution-dependency graph) and its shortest-path distance matrix D.
+
+Pipeline, as in the authors' code: client features -> cosine similarity, min-max normalised to
+[0, 1] -> an edge (i, j) wherever similarity > epsilon, of length exp(-s^2 / sigma), so similar
+clients are close -> all-pairs shortest paths -> D divided by its largest finite entry, with pairs
+that stay unreachable set to that largest value (1 after normalisation).
+
+Features can be anything with one row per client: label distributions (the oracle, `label_features`),
+flattened model updates or mean logits (computed by the training engine as plain (N, P) arrays).
+
+Documented edge cases:
+- NaN or inf in the features raises ValueError.
+- A zero feature row has no cosine similarity; it gets similarity 0 to every other client, so it is
+  isolated and at distance 1 from everyone. Zero rows are left out of the min-max range.
+- If all off-diagonal similarities are equal, min-max is undefined; the raw cosine clipped to [0, 1]
+  is used instead (identical clients stay 1, orthogonal ones 0).
+- A graph without any edge gives D = 1 everywhere off the diagonal; N = 1 gives D = [[0]].
+- The authors included the zero diagonal in the min-max range (so the minimum was never above 0);
+  here only off-diagonal pairs count, which is what "min-max normalised" means. The two agree
+  whenever some pair of clients has cosine similarity 0 or less (e.g. any label-skew partition).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class Graph3DG:
+    """A built 3DG: the networkx graph and the matrices it came from."""
+
+    graph: nx.Graph            # nodes 0..N-1, edge attributes "similarity", "length"
+    distances: np.ndarray      # (N, N) normalised shortest-path distances, 0 on the diagonal
+    similarity: np.ndarray     # (N, N) min-max normalised cosine similarity, 1 on the diagonal
+    epsilon: float
+    sigma: float
+
+    @property
+    def num_clients(self) -> int:
+        return int(self.distances.shape[0])
+
+
+def label_features(fed_or_histograms) -> np.ndarray:
+    """(N, C) label distributions from a FederatedDataset, a ClientStats or an (N, C) histogram array.
+
+    Rows are normalised to sum to 1; a client without samples keeps a zero row.
+    """
+    h = getattr(fed_or_histograms, "label_histograms", fed_or_histograms)
+    h = np.asarray(h, dtype=float)
+    if h.ndim != 2:
+        raise ValueError(f"label histograms must be an (N, C) array, got shape {h.shape}")
+    if not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise ValueError("label histograms must be finite and non-negative")
+    totals = h.sum(axis=1, keepdims=True)
+    return np.divide(h, totals, out=np.zeros_like(h), where=totals > 0)
+
+
+def _check_features(features) -> np.ndarray:
+    f = np.asarray(features, dtype=float)
+    if f.ndim == 1:
+        raise ValueError(f"features must be an (N, P) matrix with one row per client, got shape {f.shape}")
+    if f.ndim > 2:
+        f = f.reshape(f.shape[0], -1)
+    if f.shape[0] == 0:
+        raise ValueError("features must have at least one row (client)")
+    if not np.all(np.isfinite(f)):
+        raise ValueError("features contain NaN or inf; fix the client features before building the 3DG")
+    return f
+
+
+def cosine_similarity(features: np.ndarray) -> np.ndarray:
+    """Pairwise cosine similarity, min-max normalised to [0, 1] over the off-diagonal pairs.
+
+    Diagonal is 1. Zero rows get similarity 0 to everyone else (see the module docstring).
+    """
+    f = _check_features(features)
+    n = f.shape[0]
+    norms = np.linalg.norm(f, axis=1)
+    nonzero = norms > 0
+    unit = np.divide(f, norms[:, None], out=np.zeros_like(f), where=nonzero[:, None])
+    raw = np.clip(unit @ unit.T, -1.0, 1.0)
+    valid = np.outer(nonzero, nonzero)
+    np.fill_diagonal(valid, False)
+    sim = np.zeros((n, n))
+    if valid.any():
+        lo, hi = raw[valid].min(), raw[valid].max()
+        if hi > lo:
+            sim[valid] = (raw[valid] - lo) / (hi - lo)
+        else:
+            sim[valid] = np.clip(raw[valid], 0.0, 1.0)
+    np.fill_diagonal(sim, 1.0)
+    return sim
+
+
+def edge_lengths(similarity: np.ndarray, epsilon: float = 0.1, sigma: float = 0.01) -> np.ndarray:
+    """(N, N) edge lengths exp(-s^2/sigma) where s > epsilon, inf where there is no edge, 0 diagonal."""
+    s = np.asarray(similarity, dtype=float)
+    lengths = np.where(s > epsilon, np.exp(-(s**2) / sigma), np.inf)
+    np.fill_diagonal(lengths, 0.0)
+    return lengths
+
+
+def normalise_distances(raw: np.ndarray) -> np.ndarray:
+    """Divide by the largest finite entry; unreachable pairs get 1 (the authors' rule).
+
+    When no pair is reachable (or every finite distance is 0) the finite entries are left as they are.
+    """
+    d = np.array(raw, dtype=float)
+    finite = np.isfinite(d)
+    top = d[finite].max() if finite.any() else 0.0
+    if top > 0:
+        d[finite] /= top
+    d[~finite] = 1.0
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def shortest_paths(lengths: np.ndarray) -> np.ndarray:
+    """All-pairs shortest path lengths (inf where unreachable) with scipy's compiled routines."""
+    from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
+
+    lengths = np.asarray(lengths, dtype=float)
+    # inf marks a missing edge, so edges whose length underflowed to 0 are kept as real edges.
+    g = csgraph_from_dense(lengths, null_value=np.inf)
+    return shortest_path(g, method="auto", directed=False)
+
+
+def floyd_warshall_python(lengths) -> np.ndarray:
+    """The authors' pure-Python Floyd-Warshall triple loop (raw distances). For tests and benchmarks."""
+    dis = np.array(lengths, dtype=float)
+    n = len(dis)
+    for k in range(n):
+        for i in range(n):
+            for j in range(n):
+                if dis[i][k] + dis[k][j] < dis[i][j]:
+                    dis[i][j] = dis[i][k] + dis[k][j]
+    return dis
+
+
+def build_3dg(features: np.ndarray, epsilon: float = 0.1, sigma: float = 0.01) -> Graph3DG:
+    """Build the 3DG and the normalised distance matrix D from any (N, P) client feature matrix."""
+    if not np.isfinite(epsilon):
+        raise ValueError(f"epsilon must be a finite number, got {epsilon}")
+    if not (np.isfinite(sigma) and sigma > 0):
+        raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
+    sim = cosine_similarity(features)
+    n = sim.shape[0]
+    lengths = edge_lengths(sim, epsilon, sigma)
+    distances = normalise_distances(shortest_paths(lengths))
+    iu, ju = np.triu_indices(n, k=1)
+    keep = np.isfinite(lengths[iu, ju])
+    iu, ju = iu[keep], ju[keep]
+    graph = nx.Graph()
+    graph.add_nodes_from(range(n))
+    graph.add_edges_from(
+        (int(i), int(j), {"similarity": float(s), "length": float(ln)})
+        for i, j, s, ln in zip(iu, ju, sim[iu, ju], lengths[iu, ju], strict=True)
+    )
+    return Graph3DG(graph=graph, distances=distances, similarity=sim, epsilon=float(epsilon),
+                    sigma=float(sigma))
+
+
+def _edge_set(graph) -> set[tuple[int, int]]:
+    if isinstance(graph, Graph3DG):
+        graph = graph.graph
+    return {(min(a, b), max(a, b)) for a, b in graph.edges() if a != b}
+
+
+def edge_scores(graph: nx.Graph, oracle: nx.Graph) -> dict[str, float]:
+    """Precision, recall and F1 of graph's undirected edges against the oracle's (self-loops ignored).
+
+    If both edge sets are empty the graphs agree and all three are 1. Otherwise a ratio whose
+    denominator is empty is 0 (no predicted edges: precision 0; no oracle edges: recall 0), and F1 is
+    0 when precision + recall is 0.
+    """
+    pred, true = _edge_set(graph), _edge_set(oracle)
+    if not pred and not true:
+        return {"precision": 1.0, "recall": 1.0, "f1": 1.0}
+    hits = len(pred & true)
+    precision = hits / len(pred) if pred else 0.0
+    recall = hits / len(true) if true else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
+
+
+def plot_3dg(g: Graph3DG, label_distributions=None, selected=None, ax=None, seed: int = 0):
+    """Draw the 3DG: nodes as small pies of their label distribution, grey edges, selected ringed.
+
+    Spring layout (seeded, edge weight = similarity). Patches are drawn as collections, so N = 100
+    stays fast. Returns the Figure.
+    """
+    from matplotlib.collections import LineCollection, PatchCollection
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Circle, Wedge
+
+    n = g.num_clients
+    if ax is None:
+        fig = Figure(figsize=(6, 6))
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+    pos = nx.spring_layout(g.graph, weight="similarity", seed=seed) if n > 1 else {0: np.zeros(2)}
+    xy = np.array([pos[i] for i in range(n)], dtype=float).reshape(n, 2)
+    span = float(np.ptp(xy, axis=0).max()) if n > 1 else 1.0
+    span = span if span > 0 else 1.0
+    radius = span * float(np.clip(0.25 / np.sqrt(n), 0.008, 0.06))
+
+    if g.graph.number_of_edges():
+        segs = np.array([(xy[a], xy[b]) for a, b in g.graph.edges()])
+        ax.add_collection(LineCollection(segs, colors="lightgrey", linewidths=0.5, alpha=0.6, zorder=1))
+
+    wedges, colours = [], []
+    if label_distributions is not None:
+        dist = label_features(label_distributions)
+        if dist.shape[0] != n:
+            raise ValueError(f"label_distributions has {dist.shape[0]} rows but the graph has {n} nodes")
+        from matplotlib import colormaps
+
+        cmap = colormaps["tab10" if dist.shape[1] <= 10 else "tab20"]
+        for i in range(n):
+            start = 90.0
+            for c in np.flatnonzero(dist[i] > 0):
+                sweep = 360.0 * dist[i, c]
+                wedges.append(Wedge(tuple(xy[i]), radius, start, start + sweep))
+                colours.append(cmap(c % cmap.N))
+                start += sweep
+            if not dist[i].any():
+                wedges.append(Circle(tuple(xy[i]), radius))
+                colours.append("white")
+    else:
+        wedges = [Circle(tuple(p), radius) for p in xy]
+        colours = ["tab:blue"] * n
+    ax.add_collection(PatchCollection(wedges, facecolors=colours, edgecolors="dimgrey", linewidths=0.3,
+                                      zorder=2))
+
+    if selected is not None:
+        sel = np.unique(np.asarray(selected, dtype=np.int64).ravel())
+        if sel.size and (sel.min() < 0 or sel.max() >= n):
+            raise ValueError(f"selected ids must be in 0..{n - 1}")
+        rings = [Circle(tuple(xy[i]), radius * 1.35) for i in sel]
+        ax.add_collection(PatchCollection(rings, facecolors="none", edgecolors="crimson", linewidths=2.5,
+                                          zorder=3))
+
+    pad = 2 * radius
+    ax.set_xlim(xy[:, 0].min() - pad, xy[:, 0].max() + pad)
+    ax.set_ylim(xy[:, 1].min() - pad, xy[:, 1].max() + pad)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    ax.set_title(f"3DG: {n} clients, {g.graph.number_of_edges()} edges (epsilon={g.epsilon:g})")
+    return fig
