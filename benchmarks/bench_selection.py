@@ -112,7 +112,7 @@ def bench_solvers(ns, ms, alphas, instances, limits, exact_1000, rng):
                     rounds = int(rng.integers(5, 60))
                     counts = rng.binomial(rounds, m / n, n)
                     u = count_penalty(counts, np.arange(n), m)
-                    fast, tf = timed(lambda d=d, u=u, alpha=alpha, m=m: solve_selection(d, u, alpha, m, "fast"),
+                    fast, tf = timed(lambda d=d, u=u, a=alpha, m=m: solve_selection(d, u, a, m, "fast"),
                                      repeat=5)
                     t_fast.append(tf)
                     run_exact = n < 1000 or exact_1000
@@ -144,8 +144,8 @@ def bench_solvers(ns, ms, alphas, instances, limits, exact_1000, rng):
                 ex_txt = f"{np.median(t_exact):.2f} (limit {limits(n):g})" if t_exact else "-"
                 within = sum(g <= TOL for g in gaps)
                 rows.append(f"| {n} | {m} | {alpha:g} | {instances} | {status} | {ex_txt} | "
-                            f"{1e3 * np.median(t_fast):.2f} | {100 * max(gaps):.3f}% | {within}/{len(gaps)} | "
-                            f"{', '.join(sorted(refs))} |")
+                            f"{1e3 * np.median(t_fast):.2f} | {100 * max(gaps):.3f}% | "
+                            f"{within}/{len(gaps)} | {', '.join(sorted(refs))} |")
                 print(rows[-1], flush=True)
     return rows, records
 

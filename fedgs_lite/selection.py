@@ -116,15 +116,13 @@ def _validate(distances_sub, u, alpha, m) -> tuple[np.ndarray, np.ndarray, float
         raise ValueError("distances_sub contains NaN or inf")
     if not np.all(np.isfinite(u)):
         raise ValueError("u contains NaN or inf")
-    if not np.allclose(d, d.T, rtol=1e-9, atol=1e-12):
+    if not (np.array_equal(d, d.T) or np.allclose(d, d.T, rtol=1e-9, atol=1e-12)):
         raise ValueError("distances_sub must be symmetric")
     alpha = float(alpha)
     if not np.isfinite(alpha) or alpha < 0:
         raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
     if int(m) != m or m < 1:
         raise ValueError(f"m must be an integer >= 1, got {m}")
-    d = d.copy()
-    np.fill_diagonal(d, 0.0)
     return d, u, alpha, int(m)
 
 
@@ -145,18 +143,19 @@ def solve_selection(distances_sub, u, alpha, m, method: str = "fast", *, time_li
         sel = np.arange(n) if m >= n else np.array([int(np.argmax(u))])
         obj = fedgs_objective(sel, d, u, alpha, min(m, n))
         return SelectionResult(sel, obj, obj, 0.0, "trivial", method, time.perf_counter() - t0)
-    scale = _pair_scale(alpha, m)
+    w = d * _pair_scale(alpha, m)  # pair weights H; the diagonal is not part of the problem
+    np.fill_diagonal(w, 0.0)
     if method == "fast":
-        sel = _fast(d * scale, u, m, max(1, int(starts)), rng)
+        sel = _fast(w, u, m, max(1, int(starts)), rng)
         obj = fedgs_objective(sel, d, u, alpha, m)
         return SelectionResult(sel, obj, None, None, "heuristic", method, time.perf_counter() - t0)
     if method == "brute":
-        sel = _brute(d * scale, u, m)
+        sel = _brute(w, u, m)
         obj = fedgs_objective(sel, d, u, alpha, m)
         return SelectionResult(sel, obj, obj, 0.0, "optimal", method, time.perf_counter() - t0)
-    sel, bound, proven = _exact(d * scale, u, m, float(time_limit))
+    sel, bound, proven = _exact(w, u, m, float(time_limit))
     if not proven:  # stopped early: the heuristic's selection may beat the MILP incumbent
-        alt = _fast(d * scale, u, m, 1, None)
+        alt = _fast(w, u, m, 1, None)
         if sel is None or fedgs_objective(alt, d, u, alpha, m) > fedgs_objective(sel, d, u, alpha, m):
             sel = alt
     obj = fedgs_objective(sel, d, u, alpha, m)
@@ -210,7 +209,7 @@ def _fast(w: np.ndarray, u: np.ndarray, m: int, starts: int, rng) -> np.ndarray:
     n = u.size
     # first pick: the client whose u plus its share of its m-1 largest weights is best
     k = min(m - 1, n - 1)
-    top = -np.sort(-w, axis=1)[:, :k].sum(axis=1) / 2.0 if k > 0 else np.zeros(n)
+    top = np.partition(w, n - k, axis=1)[:, n - k:].sum(axis=1) / 2.0 if k > 0 else np.zeros(n)
     order = np.argsort(-(u + top), kind="stable")
     firsts = [int(order[0])]
     if starts > 1:
