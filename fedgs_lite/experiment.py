@@ -15,6 +15,7 @@ import io
 import json
 import math
 import os
+import pickle
 import tempfile
 import time
 import warnings
@@ -38,7 +39,7 @@ _RESULT_NEUTRAL = ("name", "data_root", "checkpoint_every")
 # rounds are shortened for a CPU. Not a claim of reproducing the paper's exact numbers.
 PRESETS: dict[str, dict[str, Any]] = {
     "synthetic": dict(dataset="synthetic", num_clients=30, partition="natural", proportion=0.2,
-                      rounds=200, epochs=None, steps=10, batch_size=10, lr=0.1, mode="LN-0.5"),
+                      rounds=200, epochs=None, steps=10, batch_size=10, lr=0.1),
     "mnist": dict(dataset="mnist", num_clients=100, partition="label_skew", classes_per_client=2,
                   proportion=0.1, rounds=200, epochs=None, steps=20, batch_size=64, lr=0.05),
     "fashion_mnist": dict(dataset="fashion_mnist", num_clients=100, partition="label_skew",
@@ -154,6 +155,9 @@ class ExperimentConfig:
         _check(_is_int(self.checkpoint_every) and self.checkpoint_every >= 0,
                f"checkpoint_every must be an int >= 0 (0: never), got {self.checkpoint_every!r}")
         _check(_is_int(self.seed) and self.seed >= 0, f"seed must be an int >= 0, got {self.seed!r}")
+        _check(self.poc_d is None or self.poc_d >= self.m,
+               f"poc_d (Power-of-Choice candidates) must be >= clients per round M={self.m}, "
+               f"got {self.poc_d}")
         _check(self.partition != "natural" or dataset == "synthetic",
                "partition 'natural' needs the synthetic dataset (the only one with natural clients)")
 
@@ -500,16 +504,18 @@ def _make_sampler(config, make_sampler, fed, data, model, params, local, torch_g
 # --------------------------------------------------------------------------- checkpoints
 
 def _sampler_state(sampler) -> dict[str, Any]:
-    """The sampler's mutable state (e.g. FedGS counts): its state_dict() if it has one, else its
-    numpy-array and scalar attributes (callables such as PoC's loss_fn are rebuilt by setup)."""
+    """The sampler's mutable state (e.g. FedGS counts): its state_dict() if it has one, else a deep copy
+    of its picklable, non-callable attributes (callables such as PoC's loss_fn are rebuilt by setup)."""
     if hasattr(sampler, "state_dict"):
         return {"state_dict": sampler.state_dict()}
     attrs = {}
     for k, v in vars(sampler).items():
-        if isinstance(v, np.ndarray):
-            attrs[k] = v.copy()
-        elif isinstance(v, int | float | str | bool | np.integer | np.floating) or v is None:
-            attrs[k] = v
+        if callable(v):
+            continue
+        try:
+            attrs[k] = pickle.loads(pickle.dumps(v))
+        except Exception:  # unpicklable helpers are part of the setup, not of the state
+            continue
     return {"attrs": attrs}
 
 
@@ -518,7 +524,7 @@ def _load_sampler_state(sampler, state: dict[str, Any]) -> None:
         sampler.load_state_dict(state["state_dict"])
         return
     for k, v in state["attrs"].items():
-        object.__setattr__(sampler, k, v.copy() if isinstance(v, np.ndarray) else v)
+        object.__setattr__(sampler, k, v)
 
 
 def _save_checkpoint(run_dir: Path, config: ExperimentConfig, s: _Setup, history: History) -> None:

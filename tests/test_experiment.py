@@ -22,6 +22,15 @@ from fedgs_lite.experiment import (
 TIMING = ("wall_time", "round_seconds")
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    # These runs are tiny; intra-op threads only add contention on a shared CPU. Restored after.
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def tiny(**kw) -> ExperimentConfig:
     base = dict(num_clients=10, clients_per_round=3, rounds=4, epochs=None, steps=2, batch_size=8,
                 mode="LN-0.5", device="cpu", checkpoint_every=0)
@@ -254,3 +263,14 @@ def test_compare_table_and_figure(tmp_path):
     assert len(acc_ax.lines) == 2 and len(var_ax.lines) == 2
     assert list(acc_ax.lines[1].get_ydata()) == hs["fedgs"].test_accuracy
     assert np.allclose(var_ax.lines[0].get_ydata(), hs["uniform"].count_variance_curve())
+
+
+@pytest.mark.parametrize("features", ["update", "logit"])
+def test_image_dataset_with_learned_graph_features(data_root, features):
+    cfg = tiny(dataset="digits", data_root=str(data_root), sampler="fedgs", graph_features=features, rounds=2,
+               mode="YMF-0.5")
+    assert cfg.partition_scheme == "label_skew"
+    h = run_experiment(cfg, progress=False)
+    assert h.finished and h.rounds_done == 2 and len(h.test_accuracy) == 3
+    assert all(math.isfinite(x) for x in h.test_loss)
+    assert h.final_params["0.weight"].shape[1] == 1  # the digits CNN's first conv sees one channel
