@@ -194,7 +194,7 @@ def test_huge_learning_rate_raises_divergence_error(engine):
 def test_update_and_logit_features_shapes():
     model, data, g0 = _setup("digits", (1, 8, 8), SIZES)
     cfg = LocalTraining(epochs=1, batch_size=16)
-    feats = update_features(model, g0, data, cfg, torch.Generator().manual_seed(0))
+    feats = update_features(model, g0, data, cfg, torch.Generator().manual_seed(0), chunk_size=3)
     p = flatten_params(g0).numel()
     assert feats.shape == (4, p) and feats.dtype == np.float64
     assert np.all(np.abs(feats).sum(1) > 0)
