@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-ENGINES = ("batched", "sequential")
+ENGINES = ("auto", "batched", "sequential")  # as training.ENGINES; torch is imported lazily
 DEVICES = ("auto", "cpu", "cuda")
 AGGREGATIONS = ("auto", "size", "uniform")
 GRAPH_FEATURES = ("label", "update", "logit")
@@ -93,7 +93,7 @@ class ExperimentConfig:
     checkpoint_every: int = 10    # 0: never
     seed: int = 0
     device: str = "auto"
-    engine: str = "batched"
+    engine: str = "auto"
     name: str = ""                # display label; defaults to the sampler name
 
     def __post_init__(self) -> None:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 DEFAULTS = dict(dataset="synthetic", mode="YMF-0.9", samplers="uniform,md,poc,fedgs", rounds=60, clients=30,
-                m=6, seed=0, device="cpu", engine="batched", steps=10, batch_size=10, lr=0.1)
+                m=6, seed=0, device="cpu", engine="auto", steps=10, batch_size=10, lr=0.1)
 
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
@@ -31,7 +31,7 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=d["seed"], help="seed (default %(default)s)")
     parser.add_argument("--device", default=d["device"], choices=("auto", "cpu", "cuda"),
                         help="auto = cuda when available (default %(default)s)")
-    parser.add_argument("--engine", default=d["engine"], choices=("batched", "sequential"),
+    parser.add_argument("--engine", default=d["engine"], choices=("auto", "batched", "sequential"),
                         help="local training engine (default %(default)s)")
     parser.add_argument("--data-root", default=None, help="folder holding downloaded datasets")
     parser.add_argument("--out", default=None, help="output folder (default runs/<time>)")

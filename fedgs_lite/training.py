@@ -46,7 +46,21 @@ from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
 Params = dict[str, torch.Tensor]
-ENGINES = ("batched", "sequential")
+ENGINES = ("auto", "batched", "sequential")
+
+
+def resolve_engine(engine: str, model: nn.Module, device: torch.device) -> str:
+    """`auto` -> batched on a GPU or for models without convolutions, else sequential.
+
+    On CPU, vmap turns each convolution into a grouped convolution whose backward pass is slower
+    than a plain per-client loop (benchmarks/RESULTS.md); both engines give the same parameters.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    if engine != "auto":
+        return engine
+    has_conv = any(isinstance(m, nn.modules.conv._ConvNd) for m in model.modules())
+    return "batched" if torch.device(device).type == "cuda" or not has_conv else "sequential"
 
 
 def default_device() -> torch.device:
@@ -301,8 +315,7 @@ def local_train(model: nn.Module, global_params: Params, data: DeviceData, clien
     drawn for all clients first, so chunking does not change the result.
     Raises DivergenceError when a client's loss or parameters become non-finite.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
+    engine = resolve_engine(engine, model, data.x.device)
     clients = [int(c) for c in np.asarray(clients).reshape(-1)]
     if not clients:
         raise ValueError("local_train needs at least one client")

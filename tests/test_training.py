@@ -216,3 +216,17 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="epochs or steps"):
         LocalTraining(epochs=None, steps=None)
     assert default_device().type in ("cpu", "cuda")
+
+
+def test_auto_engine_picks_batched_on_gpu_or_without_convolutions():
+    from fedgs_lite.models import make_model
+    from fedgs_lite.training import resolve_engine
+
+    cnn = make_model("mnist", (1, 28, 28), 10)
+    linear = make_model("synthetic", (60,), 10)
+    assert resolve_engine("auto", cnn, torch.device("cpu")) == "sequential"
+    assert resolve_engine("auto", cnn, torch.device("cuda")) == "batched"
+    assert resolve_engine("auto", linear, torch.device("cpu")) == "batched"
+    assert resolve_engine("sequential", linear, torch.device("cuda")) == "sequential"
+    with pytest.raises(ValueError, match="unknown engine"):
+        resolve_engine("fastest", linear, torch.device("cpu"))
