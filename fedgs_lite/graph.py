@@ -23,6 +23,7 @@ Documented edge cases:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import networkx as nx
 import numpy as np
@@ -30,9 +31,8 @@ import numpy as np
 
 @dataclass(frozen=True, eq=False)
 class Graph3DG:
-    """A built 3DG: the networkx graph and the matrices it came from."""
+    """A built 3DG: the distance matrix D, the similarities it came from and (on demand) the graph."""
 
-    graph: nx.Graph            # nodes 0..N-1, edge attributes "similarity", "length"
     distances: np.ndarray      # (N, N) normalised shortest-path distances, 0 on the diagonal
     similarity: np.ndarray     # (N, N) min-max normalised cosine similarity, 1 on the diagonal
     epsilon: float
@@ -41,6 +41,25 @@ class Graph3DG:
     @property
     def num_clients(self) -> int:
         return int(self.distances.shape[0])
+
+    @cached_property
+    def graph(self) -> nx.Graph:
+        """networkx graph, nodes 0..N-1, edge attributes "similarity" and "length".
+
+        Built on first use: at N = 1000 it takes longer than D itself and the samplers never need it.
+        """
+        n = self.num_clients
+        lengths = edge_lengths(self.similarity, self.epsilon, self.sigma)
+        iu, ju = np.triu_indices(n, k=1)
+        keep = np.isfinite(lengths[iu, ju])
+        iu, ju = iu[keep], ju[keep]
+        graph = nx.Graph()
+        graph.add_nodes_from(range(n))
+        graph.add_edges_from(
+            (int(i), int(j), {"similarity": float(s), "length": float(ln)})
+            for i, j, s, ln in zip(iu, ju, self.similarity[iu, ju], lengths[iu, ju], strict=True)
+        )
+        return graph
 
 
 def label_features(fed_or_histograms) -> np.ndarray:
@@ -147,20 +166,9 @@ def build_3dg(features: np.ndarray, epsilon: float = 0.1, sigma: float = 0.01) -
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
     sim = cosine_similarity(features)
-    n = sim.shape[0]
     lengths = edge_lengths(sim, epsilon, sigma)
     distances = normalise_distances(shortest_paths(lengths))
-    iu, ju = np.triu_indices(n, k=1)
-    keep = np.isfinite(lengths[iu, ju])
-    iu, ju = iu[keep], ju[keep]
-    graph = nx.Graph()
-    graph.add_nodes_from(range(n))
-    graph.add_edges_from(
-        (int(i), int(j), {"similarity": float(s), "length": float(ln)})
-        for i, j, s, ln in zip(iu, ju, sim[iu, ju], lengths[iu, ju], strict=True)
-    )
-    return Graph3DG(graph=graph, distances=distances, similarity=sim, epsilon=float(epsilon),
-                    sigma=float(sigma))
+    return Graph3DG(distances=distances, similarity=sim, epsilon=float(epsilon), sigma=float(sigma))
 
 
 def _edge_set(graph) -> set[tuple[int, int]]:
