@@ -232,9 +232,9 @@ def _graph_figure(g, label_distributions, sweep, epsilon, features, seed):
     for metric, style in (("precision", "o-"), ("recall", "s-"), ("f1", "^--")):
         ax_s.plot(eps, [sweep[e][metric] for e in eps], style, label=metric)
     ax_s.axvline(epsilon, color="grey", lw=1)
-    ax_s.set(title="edges vs the label oracle", xlabel="epsilon", ylim=(-0.05, 1.05), xscale="symlog",
-             )
-    ax_s.set_xscale("symlog", linthresh=0.01)
+    ax_s.set_xscale("symlog", linthresh=0.01)  # the sweep spans 0 and 0.01..0.5
+    ax_s.set(title="edges vs the label oracle", xlabel="epsilon", ylim=(-0.05, 1.05),
+             xlim=(0, 1.2 * max(max(eps), epsilon)))
     ax_s.legend(fontsize="small")
     return fig
 

@@ -135,6 +135,7 @@ SETTINGS: dict[str, DatasetSetting] = {
 # When only the shipped CIFAR-10 subset (4000 train images) is present, 100 clients would hold 40
 # images each; the authors' other CIFAR task (fedgs:utils/cifar.yml, cnum20) fits it better.
 CIFAR_SUBSET_NUM_CLIENTS = 20  # fedgs:utils/cifar.yml task cifar10_classification_cnum20_dist1_skew0.79
+CIFAR_SUBSET_PROPORTION = 0.2  # fedgs:utils/fflow.py default proportion (cifar.yml sets no K): M = 4
 
 # The paper's reported test accuracy, keyed (dataset, mode key, sampler) -> accuracy in [0, 1].
 # Empty: the results table was not reachable in any source available here (see module docstring).
@@ -153,4 +154,5 @@ def setting(dataset: str) -> DatasetSetting:
     try:
         return SETTINGS[dataset]
     except KeyError:
-        raise ValueError(f"no paper setting for dataset {dataset!r}; allowed: {', '.join(SETTINGS)}") from None
+        allowed = ", ".join(SETTINGS)
+        raise ValueError(f"no paper setting for dataset {dataset!r}; allowed: {allowed}") from None
