@@ -2,6 +2,8 @@
 
 Public names are loaded on first use so that `import fedgs_lite` stays fast and optional heavy
 dependencies (cvxpy, ipywidgets) are only imported by the functions that need them.
+The partition function is `fedgs_lite.partition.partition`: a package attribute of that name would be
+replaced by the submodule as soon as it is imported.
 """
 
 from importlib import import_module
@@ -10,14 +12,24 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "Dataset": "data", "load_dataset": "data", "make_synthetic": "data", "DATASETS": "data",
-    "FederatedDataset": "partition", "partition": "partition", "plot_partition": "partition",
+    "resolve_data_roots": "data",
+    "FederatedDataset": "partition", "plot_partition": "partition",
+    "describe": "partition", "SCHEMES": "partition",
     "Availability": "availability", "ClientStats": "availability", "make_availability": "availability",
-    "register_mode": "availability", "parse_mode": "availability", "MODES": "availability",
+    "register_mode": "availability", "unregister_mode": "availability", "parse_mode": "availability",
+    "MODES": "availability", "describe_mode": "availability", "available_modes": "availability",
+    "FEDGS_DEFAULT_BETAS": "availability", "FLGO_DEFAULT_BETAS": "availability",
+    "availability_summary": "availability", "plot_availability_heatmap": "availability",
+    "plot_availability_probs": "availability",
     "Graph3DG": "graph", "build_3dg": "graph", "label_features": "graph", "edge_scores": "graph",
+    "plot_3dg": "graph",
     "solve_selection": "selection", "SelectionResult": "selection", "count_penalty": "selection",
-    "make_sampler": "samplers", "SAMPLERS": "samplers",
-    "simulate_sampling": "simulate",
-    "ExperimentConfig": "experiment", "run_experiment": "experiment",
+    "fedgs_objective": "selection",
+    "make_sampler": "samplers", "SAMPLERS": "samplers", "UniformSampler": "samplers",
+    "MDSampler": "samplers", "PowerOfChoiceSampler": "samplers", "FedGSSampler": "samplers",
+    "simulate_sampling": "simulate", "compare_samplers": "simulate", "SimulationResult": "simulate",
+    "ExperimentConfig": "experiment", "run_experiment": "experiment", "History": "experiment",
+    "compare": "experiment", "comparison_table": "experiment", "plot_learning_curves": "experiment",
 }
 
 
