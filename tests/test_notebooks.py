@@ -1,0 +1,216 @@
+"""Every notebook runs top to bottom in a fresh kernel (papermill, small parameters) and records the
+numbers it shows; the checks below assert on those numbers. Committed notebooks carry no outputs."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+from conftest import REPO, shared_data_root
+
+NOTEBOOKS = REPO / "notebooks"
+KERNEL = "python3"
+CELL_TIMEOUT = 240  # seconds per cell
+
+
+def _close(a: float, b: float, tol: float = 1e-9) -> bool:
+    return math.isclose(a, b, rel_tol=tol, abs_tol=tol)
+
+
+def check_00(r: dict, p: dict) -> None:
+    assert r["num_clients"] == p["num_clients"]
+    assert r["samplers"] == p["samplers"]
+    assert set(r["final_accuracy"]) == set(p["samplers"])
+    assert all(0.0 <= a <= 1.0 for a in r["final_accuracy"].values())
+    assert all(n == p["train_rounds"] for n in r["rounds_done"].values())
+    # the sampling-only simulation shows FedGS's fairness: lower count variance than uniform and MD
+    v = r["sim_count_variance"]
+    assert v["fedgs"] < v["uniform"] and v["fedgs"] < v["md"]
+
+
+def check_01(r: dict, p: dict) -> None:
+    assert r["dataset"] == "synthetic"
+    assert set(r["num_clients"].values()) == {p["num_clients"]}
+    assert r["assigned"]["iid"] == r["n_train"]  # iid deals out every sample
+    k = p["classes_per_client"]
+    assert r["labels_per_client_min"]["label_skew"] == r["labels_per_client_max"]["label_skew"] == k
+    assert r["labels_per_client_max"]["iid"] > k
+    assert r["size_cv"]["size_imbalance"] > r["size_cv"]["iid"]
+
+
+def check_02(r: dict, p: dict) -> None:
+    avail, size_corr = r["mean_availability"], r["size_correlation"]
+    assert r["num_clients"] == p["num_clients"] and r["rounds"] == p["rounds"]
+    assert avail["IDL"] == 1.0
+    assert size_corr["MDF-1e-05"] > 0.9 and size_corr["LDF-0.1"] < -0.9
+    assert r["labels_correlation"]["YFF-0.1"] > 0.9
+    assert abs(avail["HOMO-0.8"] - 0.2) < 0.1
+    assert r["time_varying"]["SLN-0.1"] and not r["time_varying"]["LN-0.1"]
+    assert r["explorer_spec"] == "LN-0.1"
+
+
+def check_03(r: dict, p: dict) -> None:
+    assert r["num_clients"] == p["num_clients"]
+    assert r["floyd_warshall_matches"] is True
+    assert _close(r["distance_max"], 1.0) and _close(r["distance_diag_max"], 0.0)
+    assert r["oracle_edges"] > 0
+    for key in ("precision", "recall", "f1"):
+        assert 0.0 <= r["update_scores"][key] <= 1.0
+    assert set(r["sweep_f1"]) == {"0.0", "0.01", "0.05", "0.1", "0.2", "0.5"}
+
+
+def check_04(r: dict, p: dict) -> None:
+    v = r["count_variance"]
+    assert set(v) == {"uniform", "md", "poc", "fedgs"}
+    assert v["fedgs"] < v["uniform"] and v["fedgs"] < v["poc"]
+    assert r["picks"]["md"] == p["m"] * p["rounds"]  # MD always draws M times
+    assert set(r["alpha_count_variance"]) == {str(float(a)) for a in p["alphas"]}
+    assert r["solver_gaps"], "no round compared the fast and exact solvers"
+    assert all(0.0 <= g < 0.05 for g in r["solver_gaps"])
+
+
+def check_05(r: dict, p: dict) -> None:
+    assert r["modes"] == p["modes"] and r["samplers"] == p["samplers"]
+    assert r["rounds"] == p["rounds"]
+    for mode in p["modes"]:
+        assert set(r["final_accuracy"][mode]) == set(p["samplers"])
+        assert all(0.0 <= a <= 1.0 for a in r["final_accuracy"][mode].values())
+        assert all(n == p["rounds"] for n in r["rounds_done"][mode].values())
+    # everyone is available under IDL, so FedGS balances the counts perfectly (they differ by <= 1)
+    picks, n = p["rounds"] * r["m"], r["num_clients"]
+    share = (picks % n) / n
+    assert _close(r["count_variance"]["IDL"]["fedgs"], share * (1 - share))
+    assert r["count_variance"]["IDL"]["fedgs"] <= r["count_variance"]["IDL"]["uniform"]
+
+
+def check_06(r: dict, p: dict) -> None:
+    # run in an empty folder, the notebook finds no results and runs the tiny grid
+    samplers = p["tiny_samplers"].split(",")
+    assert r["source"] == "tiny"
+    assert r["samplers"] == sorted(samplers)
+    assert len(r["modes"]) == len(p["tiny_modes"].split(","))
+    assert r["num_rows"] == len(r["modes"]) * len(samplers) == len(r["final_acc"])
+    assert all(0.0 <= a <= 1.0 for a in r["final_acc"].values())
+
+
+def check_07(r: dict, p: dict) -> None:
+    beta = p["beta"]
+    assert r["custom_spec"] == r["availability_spec"] == f"BATTERY-{beta:g}"
+    assert r["custom_time_varying"] is True
+    lo, hi = r["custom_probs_range"]
+    assert lo >= 1 - beta - 1e-9 and hi <= 1 + 1e-9 and hi - lo > beta / 2
+    v = r["count_variance"]
+    assert set(v) == {"uniform", "fedgs", "least-picked"}
+    assert v["least-picked"] < v["uniform"]
+    assert r["picks"]["least-picked"] == p["m"] * p["rounds"]
+
+
+# notebook stem -> (small parameters, check of the recorded values)
+CASES = {
+    "00_quickstart": ({"num_clients": 12, "m": 3, "sim_rounds": 40, "train_rounds": 3,
+                       "samplers": ["uniform", "md", "poc", "fedgs"]}, check_00),
+    "01_federated_data": ({"num_clients": 10, "classes_per_client": 2}, check_01),
+    "02_availability": ({"num_clients": 12, "rounds": 16}, check_02),
+    "03_build_3dg": ({"num_clients": 10}, check_03),
+    "04_samplers": ({"num_clients": 12, "m": 3, "rounds": 40, "alphas": [0.0, 10.0], "exact_rounds": 2},
+                    check_04),
+    "05_training": ({"num_clients": 10, "rounds": 3, "modes": ["IDL", "LN-0.5"],
+                     "samplers": ["uniform", "fedgs"]}, check_05),
+    "06_reproduce_paper": ({"tiny_modes": "IDL,LN", "tiny_samplers": "uniform,fedgs"}, check_06),
+    "07_bring_your_own": ({"num_clients": 12, "m": 3, "rounds": 40, "beta": 0.6}, check_07),
+}
+
+
+def notebook_paths() -> list[Path]:
+    return sorted(NOTEBOOKS.glob("*.ipynb"))
+
+
+def test_every_notebook_has_a_test_case():
+    stems = {p.stem for p in notebook_paths()}
+    assert stems, "no notebooks found"
+    missing = sorted(stems - set(CASES))
+    assert not missing, f"notebooks without an entry in tests/test_notebooks.py CASES: {missing}"
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_committed_notebook_is_clean(path: Path):
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata.get("kernelspec", {}).get("name") == KERNEL
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        assert not cell.get("outputs"), f"{path.name} cell {i} has outputs: clear them before committing"
+        assert cell.get("execution_count") is None, f"{path.name} cell {i} has an execution count"
+    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
+    assert "record_path = None" in tagged[0].source
+
+
+@pytest.fixture(scope="session")
+def kernel() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    if KERNEL not in KernelSpecManager().find_kernel_specs():
+        import subprocess
+        import sys
+
+        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL],
+                       check=True, capture_output=True)
+    return KERNEL
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_notebook_runs_and_records(path: Path, kernel: str, tmp_path: Path, monkeypatch):
+    papermill = pytest.importorskip("papermill")
+    if path.stem not in CASES:
+        pytest.fail(f"{path.name} has no entry in CASES")
+    params, check = CASES[path.stem]
+    root = shared_data_root()
+    if root is not None:
+        monkeypatch.setenv("FEDGS_DATA", str(root))  # the kernel inherits the environment
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    record_path = tmp_path / "record.json"
+    papermill.execute_notebook(str(path), str(tmp_path / path.name),
+                               parameters={**params, "record_path": str(record_path)},
+                               kernel_name=kernel, cwd=str(tmp_path), execution_timeout=CELL_TIMEOUT,
+                               progress_bar=False, log_output=False)
+    assert record_path.exists(), f"{path.name} recorded nothing at record_path"
+    check(json.loads(record_path.read_text()), params)
+
+
+def test_record_merges_converts_and_skips_without_a_path(tmp_path: Path):
+    import numpy as np
+
+    from fedgs_lite.notebook_utils import load_record, record
+
+    assert record(None, x=np.int64(3)) == {"x": 3}
+    assert not any(tmp_path.iterdir())
+    target = tmp_path / "sub" / "r.json"
+    record(target, a=np.float32(0.5), b=np.arange(3), c={"k": np.bool_(True)}, d=float("nan"))
+    record(target, a=2, e="text")
+    assert load_record(target) == {"a": 2, "b": [0, 1, 2], "c": {"k": True}, "d": None, "e": "text"}
+    with pytest.raises(TypeError, match="object"):
+        record(target, bad=object())
+
+
+def test_badges_point_at_the_shared_repository_slug():
+    from fedgs_lite.notebook_utils import REPO_SLUG, badges_markdown, binder_url, colab_url
+
+    link = binder_url("00_quickstart.ipynb")
+    assert link.endswith(f"{REPO_SLUG}/HEAD?labpath=notebooks%2F00_quickstart.ipynb")
+    assert binder_url().endswith("?urlpath=lab/tree/notebooks/00_quickstart.ipynb")
+    assert colab_url("01_federated_data.ipynb") == (
+        f"https://colab.research.google.com/github/{REPO_SLUG}/blob/main/notebooks/01_federated_data.ipynb")
+    import nbformat
+
+    for path in notebook_paths():
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "markdown" and first.source.startswith("# ")
+        assert badges_markdown(path.name) in first.source, f"{path.name}: stale or missing badges"
