@@ -26,8 +26,11 @@ relative gap says nothing. See `relative_gap`.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
+import os
+import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -47,6 +50,25 @@ class SelectionResult:
     status: str            # "optimal", "time_limit", "heuristic", "trivial"
     method: str
     seconds: float
+
+
+@contextlib.contextmanager
+def _quiet_stdout_fd():
+    """Silence output written straight to file descriptor 1 (HiGHS prints a licence banner from C,
+    which `output_flag=False` does not stop and which would land in every notebook)."""
+    try:
+        sys.stdout.flush()
+        saved = os.dup(1)
+    except (OSError, ValueError):  # no real stdout (some embedded interpreters): nothing to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 1)
+            yield
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
 
 
 def count_penalty(counts: np.ndarray, available: np.ndarray, m: int) -> np.ndarray:
@@ -274,7 +296,8 @@ def _exact(w: np.ndarray, u: np.ndarray, m: int, time_limit: float):
         with warnings.catch_warnings():
             # cvxpy warns "may be inaccurate" on a time limit; the caller reports the status itself
             warnings.filterwarnings("ignore", message="Solution may be inaccurate")
-            prob.solve(solver=cp.HIGHS, **opts)
+            with _quiet_stdout_fd():
+                prob.solve(solver=cp.HIGHS, **opts)
     except cp.error.SolverError:
         return None, None, False
     info = prob.solver_stats.extra_stats if prob.solver_stats is not None else None

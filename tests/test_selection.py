@@ -232,3 +232,14 @@ def test_exact_time_limit_reports_status_and_bound(rng):
     if res.status == "time_limit" and res.bound is not None:
         assert res.bound >= res.objective - 1e-9
         assert res.gap >= 0
+
+
+def test_exact_solver_prints_no_solver_banner():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from fedgs_lite.selection import solve_selection; "
+            "d = np.ones((6, 6)) - np.eye(6); "
+            "r = solve_selection(d, np.zeros(6), 0.1, 3, method='exact'); print('status', r.status)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "status optimal"
