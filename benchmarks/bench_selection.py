@@ -218,7 +218,8 @@ def main(argv=None) -> int:
         "The machine was shared with other jobs, so times are indicative.", "",
         "### (a) 3DG build and all-pairs shortest paths", "",
         "Label-skew label distributions (2 of 10 classes per client), epsilon 0.1, sigma 0.01. "
-        "build_3dg includes the cosine similarity and the shortest paths (the networkx graph is built on first use); "
+        "build_3dg includes the cosine similarity and the shortest paths "
+        "(the networkx graph is built on first use); "
         "median of 3 runs.", "", *g_rows, "",
         "### (b) Selection: fast (greedy + 1-swap) vs exact (cvxpy + HiGHS MILP)", "",
         "All N clients available; D from a label-skew 3DG; counts ~ Binomial(rounds, M/N) with rounds "

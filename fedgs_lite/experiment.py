@@ -100,7 +100,7 @@ class ExperimentConfig:
         from fedgs_lite.availability import parse_mode
         from fedgs_lite.data import DATASETS
         from fedgs_lite.partition import SCHEMES
-        from fedgs_lite.samplers import SAMPLERS
+        from fedgs_lite.samplers import available_samplers
         from fedgs_lite.selection import METHODS as SOLVERS
 
         dataset = self.dataset.lower().replace("-", "_")
@@ -112,8 +112,9 @@ class ExperimentConfig:
             parse_mode(self.mode)
         except (ValueError, TypeError) as err:
             raise ValueError(f"bad availability mode {self.mode!r}: {err}") from None
-        _check(self.sampler in SAMPLERS,
-               f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        _check(self.sampler in available_samplers(),
+               f"unknown sampler {self.sampler!r}; choose one of {', '.join(available_samplers())}"
+               " (add your own with fedgs_lite.samplers.register_sampler)")
         _check(self.solver in SOLVERS, f"unknown solver {self.solver!r}; choose one of {', '.join(SOLVERS)}")
         _check(self.graph_features in GRAPH_FEATURES,
                f"graph_features must be one of {', '.join(GRAPH_FEATURES)}, got {self.graph_features!r}")
@@ -478,9 +479,16 @@ def _setup(config: ExperimentConfig) -> _Setup:
 
 
 def _make_sampler(config, make_sampler, fed, data, model, params, local, torch_gen, current):
+    from fedgs_lite.graph import build_3dg, label_features
+    from fedgs_lite.samplers import SAMPLERS
+    from fedgs_lite.training import client_losses
+
     sizes = np.asarray(fed.sizes)
+
+    def loss_fn(clients) -> np.ndarray:
+        return np.asarray(client_losses(model, current["params"], data, clients))
+
     if config.sampler == "fedgs":
-        from fedgs_lite.graph import build_3dg, label_features
         from fedgs_lite.training import logit_features, update_features
 
         if config.graph_features == "label":  # the oracle: label distributions
@@ -492,13 +500,12 @@ def _make_sampler(config, make_sampler, fed, data, model, params, local, torch_g
         return make_sampler("fedgs", sizes=sizes, distances=distances, alpha=config.alpha,
                             solver=config.solver, num_clients=config.num_clients)
     if config.sampler == "poc":
-        from fedgs_lite.training import client_losses
-
-        def loss_fn(clients) -> np.ndarray:
-            return np.asarray(client_losses(model, current["params"], data, clients))
-
         return make_sampler("poc", sizes=sizes, loss_fn=loss_fn, d=config.poc_d)
-    return make_sampler(config.sampler, sizes=sizes)
+    if config.sampler in SAMPLERS:
+        return make_sampler(config.sampler, sizes=sizes)
+    # a registered user sampler gets everything the built-ins use
+    distances = build_3dg(label_features(fed), epsilon=config.epsilon, sigma=config.sigma).distances
+    return make_sampler(config.sampler, sizes=sizes, distances=distances, loss_fn=loss_fn)
 
 
 # --------------------------------------------------------------------------- checkpoints

@@ -221,13 +221,50 @@ class FedGSSampler:
         return chosen
 
 
-def make_sampler(name: str, *, sizes=None, distances=None, loss_fn=None, **kw) -> Sampler:
-    """Build one of SAMPLERS by name; extra keywords go to the sampler (e.g. alpha, solver, d)."""
+_USER_SAMPLERS: dict[str, Callable[..., Sampler]] = {}
+_ALIASES = {"mdsample": "md", "powerofchoice": "poc", "power_of_choice": "poc", "uniformsample": "uniform"}
+
+
+def _sampler_key(name: str) -> str:
     key = str(name).lower().replace("-", "_")
-    aliases = {"mdsample": "md", "powerofchoice": "poc", "power_of_choice": "poc", "uniformsample": "uniform"}
-    key = aliases.get(key, key)
+    return _ALIASES.get(key, key)
+
+
+def register_sampler(name: str, factory: Callable[..., Sampler], *, overwrite: bool = False) -> None:
+    """Make a user sampler available by name to make_sampler, ExperimentConfig and the CLI.
+
+    `factory(*, sizes, distances, loss_fn, **options)` returns an object with `name` and
+    `select(available, m, round_idx, rng)` (optionally `update(selected, round_idx)`); it receives the
+    clients' data sizes, the label 3DG's distance matrix and a loss callback (ids -> global-model
+    losses), and may ignore any of them (accept `**_`).
+    """
+    key = _sampler_key(name)
+    if not key.isidentifier():
+        raise ValueError(f"sampler name {name!r} must be a simple identifier like 'round_robin'")
+    if key in SAMPLERS or (key in _USER_SAMPLERS and not overwrite):
+        raise ValueError(f"sampler {key!r} is already defined; pass overwrite=True to replace a user sampler"
+                         if key in _USER_SAMPLERS else f"{key!r} is a built-in sampler; choose another name")
+    if not callable(factory):
+        raise ValueError("factory must be callable: factory(*, sizes, distances, loss_fn, **options)")
+    _USER_SAMPLERS[key] = factory
+
+
+def unregister_sampler(name: str) -> None:
+    _USER_SAMPLERS.pop(_sampler_key(name), None)
+
+
+def available_samplers() -> tuple[str, ...]:
+    """Built-in sampler names followed by the registered user samplers."""
+    return SAMPLERS + tuple(_USER_SAMPLERS)
+
+
+def make_sampler(name: str, *, sizes=None, distances=None, loss_fn=None, **kw) -> Sampler:
+    """Build a sampler by name (SAMPLERS or a registered one); extra keywords go to the sampler."""
+    key = _sampler_key(name)
+    if key in _USER_SAMPLERS:
+        return _USER_SAMPLERS[key](sizes=sizes, distances=distances, loss_fn=loss_fn, **kw)
     if key not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(available_samplers())}")
     try:
         if key == "uniform":
             return UniformSampler(**kw)

@@ -274,3 +274,53 @@ def test_image_dataset_with_learned_graph_features(data_root, features):
     assert h.finished and h.rounds_done == 2 and len(h.test_accuracy) == 3
     assert all(math.isfinite(x) for x in h.test_loss)
     assert h.final_params["0.weight"].shape[1] == 1  # the digits CNN's first conv sees one channel
+
+
+def test_registered_user_sampler_trains_like_a_builtin():
+    from dataclasses import dataclass
+
+    from fedgs_lite.samplers import register_sampler, unregister_sampler
+
+    @dataclass
+    class LeastPicked:  # picks the available clients chosen least often so far
+        num_clients: int
+        name: str = "least_picked"
+
+        def __post_init__(self):
+            self.counts = np.zeros(self.num_clients, dtype=int)
+
+        def select(self, available, m, round_idx, rng):
+            ids = np.flatnonzero(available) if available.dtype == bool else np.asarray(available)
+            order = ids[np.lexsort((rng.random(ids.size), self.counts[ids]))]
+            return np.sort(order[:m])
+
+        def update(self, selected, round_idx):
+            self.counts[selected] += 1
+
+    seen = {}
+
+    def factory(*, sizes, distances, loss_fn, **_):
+        seen.update(sizes=sizes, distances=distances, loss_fn=loss_fn)
+        return LeastPicked(len(sizes))
+
+    with pytest.raises(ValueError, match="unknown sampler 'least_picked'"):
+        tiny(sampler="least_picked")
+    register_sampler("least_picked", factory)
+    try:
+        with pytest.raises(ValueError, match="already defined"):
+            register_sampler("least_picked", factory)
+        with pytest.raises(ValueError, match="built-in"):
+            register_sampler("fedgs", factory)
+        h = run_experiment(tiny(sampler="least_picked", rounds=6, clients_per_round=3), progress=False)
+    finally:
+        unregister_sampler("least_picked")
+    assert seen["distances"].shape == (10, 10) and callable(seen["loss_fn"])
+    assert h.finished
+    running = np.zeros(10, dtype=int)
+    for available, selected in zip(h.available, h.selected, strict=True):
+        selected, rest = np.asarray(selected), np.setdiff1d(available, selected)
+        assert set(selected) <= set(available)
+        # the user's rule was applied: nobody left out was picked less often than someone chosen
+        assert rest.size == 0 or running[selected].max() <= running[rest].min()
+        running[selected] += 1
+    assert np.array_equal(running, np.asarray(h.counts))
