@@ -675,6 +675,7 @@ num_clients = 30
 m = 5
 rounds = 120
 beta = 0.6              # strength of the custom mode's bias
+train_rounds = 20       # rounds of real training with the custom sampler and mode (section 4)
 seed = 0
 """),
         code(SETUP + """
@@ -758,8 +759,24 @@ plot_variance(results)
 Read both numbers: count variance (fairness) and mean pairwise 3DG distance (diversity of each
 round's picks). At the paper's alpha = 0.1 FedGS is mostly a count balancer, so a plain least-picked
 rule comes close to it; the alpha sweep in notebook 04 shows FedGS trading fairness for diversity as
-alpha grows. Your mode string also works in `ExperimentConfig(mode=spec)` for training runs (within
-this kernel, where it is registered).
+alpha grows.
+
+## 4. Train with them
+`register_sampler` gives the sampler a name that `ExperimentConfig`, `compare` and the CLI accept,
+exactly like `"fedgs"`; the factory receives the clients' data sizes, the 3DG distances and a loss
+callback and may ignore them. The mode string works in `ExperimentConfig(mode=spec)` too. Both stay
+registered for this kernel only.
+"""),
+        code("""
+from fedgs_lite.experiment import ExperimentConfig, compare, comparison_rows, comparison_table
+from fedgs_lite.samplers import register_sampler
+
+register_sampler("least_picked", lambda *, sizes, **_: LeastPickedSampler(len(sizes)), overwrite=True)
+base = ExperimentConfig(dataset="synthetic", num_clients=num_clients, mode=spec, clients_per_round=m,
+                        rounds=train_rounds, epochs=None, steps=10, batch_size=10, seed=seed,
+                        checkpoint_every=0)
+trained = compare([base.replace(sampler=s) for s in ("uniform", "fedgs", "least_picked")], progress=False)
+print(comparison_table(trained))
 """),
         code("""
 avail = make_availability(spec, stats, np.random.default_rng(seed))
@@ -768,7 +785,9 @@ record(record_path, num_clients=fed.num_clients, custom_spec=view.spec, custom_t
        custom_probs_range=[float(view.probs.min()), float(view.probs.max())],
        count_variance={k: r.final_variance for k, r in results.items()},
        picks={k: int(r.counts.sum()) for k, r in results.items()}, rounds=rounds, m=m,
-       availability_spec=avail.spec)
+       availability_spec=avail.spec,
+       trained={r["sampler"]: {"final_acc": r["final_acc"], "count_var": r["count_var"]}
+                for r in comparison_rows(trained)})
 """),
     ]
 

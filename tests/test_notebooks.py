@@ -106,6 +106,9 @@ def check_07(r: dict, p: dict) -> None:
     assert set(v) == {"uniform", "fedgs", "least-picked"}
     assert v["least-picked"] < v["uniform"]
     assert r["picks"]["least-picked"] == p["m"] * p["rounds"]
+    trained = r["trained"]
+    assert set(trained) == {"uniform", "fedgs", "least_picked"}
+    assert all(0.0 <= t["final_acc"] <= 1.0 for t in trained.values())
 
 
 # notebook stem -> (small parameters, check of the recorded values)
@@ -120,7 +123,8 @@ CASES = {
     "05_training": ({"num_clients": 10, "rounds": 3, "modes": ["IDL", "LN-0.5"],
                      "samplers": ["uniform", "fedgs"]}, check_05),
     "06_reproduce_paper": ({"tiny_modes": "IDL,LN", "tiny_samplers": "uniform,fedgs"}, check_06),
-    "07_bring_your_own": ({"num_clients": 12, "m": 3, "rounds": 40, "beta": 0.6}, check_07),
+    "07_bring_your_own": ({"num_clients": 12, "m": 3, "rounds": 40, "beta": 0.6, "train_rounds": 3},
+                          check_07),
 }
 
 
