@@ -17,7 +17,10 @@ SUBCOMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m fedgs_lite", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m fedgs_lite",
+        description="fedgs_lite: client sampling under intermittent availability (FedGS, AAAI 2023). "
+                    "`python -m fedgs_lite COMMAND --help` shows a command's options.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
