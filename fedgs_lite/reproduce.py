@@ -1,0 +1,577 @@
+"""`python -m fedgs_lite reproduce`: the paper's grid (dataset x availability mode x sampler x seed).
+
+Each cell is one `ExperimentConfig` built from the paper's settings (fedgs_lite.paper) and run with
+`run_experiment` in its own run directory `<out>/runs/<dataset>-<mode>-<sampler>-s<seed>-<run_id>`.
+A finished run is read back instead of recomputed, so an interrupted grid resumes where it stopped.
+After the grid, `summarise` reduces the runs to mean +- std over seeds and `write_summary` writes
+summary.csv, summary.md and the figures into `<out>`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fedgs_lite import paper
+
+GRID_DATASETS = ("synthetic", "fashion_mnist", "cifar10")
+RUNS_DIR = "runs"
+CELL_FILE = "cell.json"
+SUMMARY_COLUMNS = ("grid", "dataset", "mode", "spec", "sampler", "seeds", "rounds",
+                   "final_acc_mean", "final_acc_std", "best_acc_mean", "best_acc_std",
+                   "count_var_mean", "count_var_std", "paper_acc")
+
+# --tiny: the CI pipeline check, not a result (few rounds, few clients, a few local steps).
+TINY = dict(rounds=3, num_clients=10, steps=2, batch_size=16, seeds=(0,))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One grid cell: what varies across the grid (the rest comes from the paper's settings)."""
+
+    dataset: str          # paper dataset key: synthetic, fashion_mnist, cifar10
+    mode: str             # availability mode key, e.g. "LN"
+    sampler: str
+    seed: int
+
+    @property
+    def spec(self) -> str:
+        return paper.MODE_SPECS[self.mode]
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    cell: Cell
+    config: Any           # ExperimentConfig
+    dataset_label: str    # e.g. "cifar10 (subset 4000/1000)"
+    grid: str             # "paper" or "tiny"
+
+    @property
+    def dirname(self) -> str:
+        c = self.cell
+        return f"{c.dataset}-{c.mode}-{c.sampler}-s{c.seed}-{self.config.run_id}"
+
+
+# --------------------------------------------------------------------------- planning
+
+def _check_choice(values: Sequence[str], allowed: Sequence[str], what: str) -> list[str]:
+    values = list(values)
+    if not values:
+        raise ValueError(f"no {what} given; allowed: {', '.join(allowed)}")
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ValueError(f"unknown {what} {bad}; allowed: {', '.join(allowed)}")
+    if len(set(values)) != len(values):
+        raise ValueError(f"{what} listed twice: {values}")
+    return values
+
+
+def grid_cells(datasets: Sequence[str] = GRID_DATASETS, modes: Sequence[str] = paper.MODE_KEYS,
+               samplers: Sequence[str] = paper.SAMPLERS, seeds: Sequence[int] = (0, 1, 2)) -> list[Cell]:
+    """Every (dataset, mode, sampler, seed), in that nesting order."""
+    datasets = _check_choice(datasets, GRID_DATASETS, "datasets")
+    modes = _check_choice(modes, paper.MODE_KEYS, "modes")
+    samplers = _check_choice(samplers, paper.SAMPLERS, "samplers")
+    seeds = list(seeds)
+    if not seeds or any(not isinstance(s, int | np.integer) or s < 0 for s in seeds):
+        raise ValueError(f"seeds must be a non-empty list of ints >= 0, got {seeds}")
+    return [Cell(d, m, s, int(k)) for d in datasets for m in modes for s in samplers for k in seeds]
+
+
+def cifar_variant(data_root: str | Path | None = None) -> str | None:
+    """"full" when the complete CIFAR-10 is on disk, "subset" when only the shipped subset is, else None."""
+    from fedgs_lite import data
+
+    if data._find_cifar_full(data_root) is not None:
+        return "full"
+    if data._find(data_root, [data._CIFAR_SUBSET]) is not None:
+        return "subset"
+    return None
+
+
+def build_config(cell: Cell, *, rounds: int | None = None, tiny: bool = False,
+                 data_root: str | None = None, device: str = "auto", cifar: str | None = "full"):
+    """The ExperimentConfig of one cell: the paper's setting for its dataset (fedgs_lite.paper), the
+    cell's mode/sampler/seed, optionally fewer rounds; `tiny` shrinks everything for a pipeline check."""
+    from fedgs_lite.experiment import ExperimentConfig
+
+    st = paper.setting(cell.dataset)
+    num_clients = st.num_clients
+    if cell.dataset == "cifar10" and cifar == "subset":
+        num_clients = paper.CIFAR_SUBSET_NUM_CLIENTS
+    proportion = st.proportion
+    if cell.dataset == "cifar10" and cifar == "subset":
+        proportion = paper.CIFAR_SUBSET_PROPORTION
+    kw: dict[str, Any] = dict(
+        dataset=cell.dataset, data_root=data_root, partition=st.partition,
+        classes_per_client=st.classes_per_client or 2, mode=cell.spec, sampler=cell.sampler,
+        alpha=st.fedgs_alpha, rounds=st.rounds, epochs=st.local_epochs, steps=st.local_steps,
+        batch_size=st.batch_size, lr=st.lr, lr_decay=st.lr_decay, seed=cell.seed, device=device)
+    if st.synthetic_alpha is not None:
+        kw.update(synthetic_alpha=st.synthetic_alpha, synthetic_beta=st.synthetic_beta)
+    if tiny:
+        num_clients = min(num_clients, TINY["num_clients"])
+        kw.update(rounds=TINY["rounds"], epochs=None, steps=TINY["steps"], batch_size=TINY["batch_size"])
+    kw["num_clients"] = num_clients
+    kw["clients_per_round"] = max(1, int(proportion * num_clients))  # authors: max(int(p * N), 1)
+    if rounds is not None:
+        kw["rounds"] = rounds
+    return ExperimentConfig(**kw)
+
+
+def plan_grid(cells: Iterable[Cell], *, rounds: int | None = None, tiny: bool = False,
+              data_root: str | None = None, device: str = "auto") -> list[PlannedRun]:
+    """Configs for the cells. CIFAR-10 falls back to the shipped subset (labelled as such); without
+    any CIFAR-10 data its cells raise a ValueError saying where to put the files."""
+    cells = list(cells)
+    variant = cifar_variant(data_root) if any(c.dataset == "cifar10" for c in cells) else "full"
+    if variant is None:
+        raise ValueError("cifar10 is in the grid but neither the full CIFAR-10 (cifar-10-batches-py/) nor "
+                         "the subset (cifar10-subset/cifar10_subset.npz) is under the data roots; pass "
+                         "--data-root or leave cifar10 out (--datasets synthetic,fashion_mnist)")
+    plans = []
+    for c in cells:
+        label = c.dataset
+        if c.dataset == "cifar10" and variant == "subset":
+            label = "cifar10 (subset 4000/1000)"
+        if tiny:
+            label += " [tiny]"
+        cfg = build_config(c, rounds=rounds, tiny=tiny, data_root=data_root, device=device, cifar=variant)
+        grid = "tiny" if tiny else ("paper" if rounds is None else f"paper, {rounds} rounds")
+        plans.append(PlannedRun(cell=c, config=cfg, dataset_label=label, grid=grid))
+    return plans
+
+
+# --------------------------------------------------------------------------- running
+
+def _atomic_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def is_done(run_dir: Path) -> bool:
+    """A finished run: run_experiment would read it back without training."""
+    h = run_dir / "history.json"
+    if not h.exists():
+        return False
+    try:
+        return bool(json.loads(h.read_text()).get("finished"))
+    except (OSError, ValueError):
+        return False
+
+
+@dataclass
+class GridReport:
+    ran: int
+    reused: int
+    wall_time: float
+    run_dirs: list[Path]
+
+
+def run_grid(plans: Sequence[PlannedRun], out: str | Path, *, progress: bool = True) -> GridReport:
+    """Run every planned cell in `<out>/runs/<dirname>`, reusing finished ones; returns counts and time."""
+    from tqdm.auto import tqdm
+
+    from fedgs_lite.experiment import run_experiment
+
+    root = Path(out) / RUNS_DIR
+    t0 = time.perf_counter()
+    ran = reused = 0
+    dirs = []
+    bar = tqdm(plans, desc="grid", disable=not progress, dynamic_ncols=True)
+    for p in bar:
+        rd = root / p.dirname
+        dirs.append(rd)
+        bar.set_postfix_str(f"{p.cell.dataset} {p.cell.mode} {p.cell.sampler} s{p.cell.seed}")
+        cell = json.dumps(dict(dataset=p.cell.dataset, dataset_label=p.dataset_label, mode=p.cell.mode,
+                               spec=p.cell.spec, sampler=p.cell.sampler, seed=p.cell.seed, grid=p.grid,
+                               run_id=p.config.run_id), indent=1)
+        cell_path = rd / CELL_FILE
+        if not cell_path.exists() or cell_path.read_text() != cell:  # labels only; results untouched
+            _atomic_text(cell_path, cell)
+        if is_done(rd):
+            reused += 1
+            continue
+        run_experiment(p.config, rd, progress=False)
+        ran += 1
+    return GridReport(ran=ran, reused=reused, wall_time=time.perf_counter() - t0, run_dirs=dirs)
+
+
+# --------------------------------------------------------------------------- summarising
+
+@dataclass(frozen=True)
+class RunResult:
+    grid: str
+    dataset: str          # the paper dataset key
+    dataset_label: str
+    mode: str
+    spec: str
+    sampler: str
+    seed: int
+    rounds: int
+    eval_rounds: tuple[int, ...]
+    accuracy: tuple[float, ...]
+    counts: tuple[int, ...]
+    final_acc: float
+    best_acc: float
+    count_var: float
+    wall_time: float
+
+
+def load_runs(out: str | Path, run_dirs: Iterable[Path] | None = None) -> list[RunResult]:
+    """Finished runs under `<out>/runs` (or just `run_dirs`), each with the cell it belongs to."""
+    from fedgs_lite.experiment import load_history
+
+    dirs = sorted((Path(out) / RUNS_DIR).glob("*")) if run_dirs is None else list(run_dirs)
+    results = []
+    for rd in dirs:
+        if not (rd / CELL_FILE).exists() or not is_done(rd):
+            continue
+        cell = json.loads((rd / CELL_FILE).read_text())
+        h = load_history(rd)
+        results.append(RunResult(
+            grid=cell["grid"], dataset=cell["dataset"], dataset_label=cell["dataset_label"],
+            mode=cell["mode"], spec=cell["spec"], sampler=cell["sampler"], seed=int(cell["seed"]),
+            rounds=h.rounds_done, eval_rounds=tuple(h.eval_rounds), accuracy=tuple(h.test_accuracy),
+            counts=tuple(int(c) for c in h.counts), final_acc=h.final_accuracy(),
+            best_acc=h.best_accuracy(), count_var=h.count_variance(), wall_time=h.wall_time))
+    return results
+
+
+def _group_key(r: RunResult) -> tuple:
+    return (r.grid, r.dataset_label, r.mode, r.sampler)
+
+
+def _mean_std(values: Sequence[float]) -> tuple[float, float]:
+    a = np.asarray(values, dtype=np.float64)
+    a = a[np.isfinite(a)]
+    if a.size == 0:
+        return float("nan"), float("nan")
+    # One seed has no spread to report: nan, not a misleading 0.
+    return float(a.mean()), float(a.std(ddof=1)) if a.size > 1 else float("nan")
+
+
+def _order(values: Sequence[str], reference: Sequence[str]) -> list[str]:
+    return sorted(values, key=lambda v: reference.index(v) if v in reference else len(reference))
+
+
+def summarise(out: str | Path, run_dirs: Iterable[Path] | None = None) -> list[dict[str, Any]]:
+    """One row per (grid, dataset, mode, sampler): mean and sample std over seeds of the final and best
+    test accuracy and of the variance of the selection counts, with the paper's accuracy where reported
+    (None otherwise). Rows follow the grid order (dataset, mode, sampler)."""
+    runs = load_runs(out, run_dirs)
+    groups: dict[tuple, list[RunResult]] = {}
+    for r in runs:
+        groups.setdefault(_group_key(r), []).append(r)
+
+    def sort_key(k: tuple) -> tuple:
+        grid, label, mode, sampler = k
+        first = groups[k][0]
+        return (grid, GRID_DATASETS.index(first.dataset), label, paper.MODE_KEYS.index(mode)
+                if mode in paper.MODE_KEYS else 99, paper.SAMPLERS.index(sampler))
+
+    rows = []
+    for k in sorted(groups, key=sort_key):
+        rs = groups[k]
+        fa, fs = _mean_std([r.final_acc for r in rs])
+        ba, bs = _mean_std([r.best_acc for r in rs])
+        va, vs = _mean_std([r.count_var for r in rs])
+        rows.append(dict(grid=k[0], dataset=k[1], mode=k[2], spec=rs[0].spec, sampler=k[3],
+                         seeds=len(rs), rounds=max(r.rounds for r in rs),
+                         final_acc_mean=fa, final_acc_std=fs, best_acc_mean=ba, best_acc_std=bs,
+                         count_var_mean=va, count_var_std=vs,
+                         paper_acc=paper.paper_accuracy(rs[0].dataset, k[2], k[3])))
+    return rows
+
+
+def compare_rankings(rows: Sequence[dict[str, Any]], metric: str = "final_acc_mean") -> list[dict[str, Any]]:
+    """Per (grid, dataset, mode): our ordering of the samplers by `metric` (best first), FedGS's rank in
+    it, the paper's ordering and FedGS rank when the paper reports every sampler of that cell, and
+    whether they agree. Without paper numbers the verdict says so rather than guessing."""
+    cells: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((r["grid"], r["dataset"], r["mode"]), []).append(r)
+    out = []
+    for (grid, dataset, mode), rs in cells.items():
+        ranked = sorted((r for r in rs if math.isfinite(r[metric])), key=lambda r: -r[metric])
+        ours = [r["sampler"] for r in ranked]
+        fedgs_rank = ours.index("fedgs") + 1 if "fedgs" in ours else None
+        fedgs_row = next((r for r in ranked if r["sampler"] == "fedgs"), None)
+        best_other = next((r for r in ranked if r["sampler"] != "fedgs"), None)
+        margin = (fedgs_row[metric] - best_other[metric]) if fedgs_row and best_other else float("nan")
+        # Within one std of the best other sampler: the ordering is not resolved by these seeds.
+        noise = max(fedgs_row.get(metric.replace("_mean", "_std"), 0.0) or 0.0,
+                    best_other.get(metric.replace("_mean", "_std"), 0.0) or 0.0) if fedgs_row and best_other \
+            else float("nan")
+        paper_vals = {r["sampler"]: r["paper_acc"] for r in rs if r.get("paper_acc") is not None}
+        if fedgs_row is not None and len(paper_vals) == len(rs):
+            paper_order = sorted(paper_vals, key=lambda s: -paper_vals[s])
+            paper_rank = paper_order.index("fedgs") + 1
+            agrees = paper_rank == fedgs_rank
+            verdict = (f"FedGS ranks {fedgs_rank}/{len(ours)} here and {paper_rank}/{len(paper_order)} "
+                       f"in the paper: {'same' if agrees else 'different'} rank")
+        else:
+            paper_order, paper_rank, agrees = None, None, None
+            verdict = (f"FedGS ranks {fedgs_rank}/{len(ours)} here" if fedgs_rank else "FedGS not run")
+            verdict += "; the paper's numbers for this cell are not reported here, so no rank comparison"
+            if fedgs_rank is not None:
+                holds = fedgs_rank == 1
+                verdict += (f"; the paper's qualitative claim (FedGS improves accuracy) "
+                            f"{'holds' if holds else 'does not hold'} in this cell")
+                if math.isfinite(margin) and abs(margin) <= noise:
+                    verdict += f" (margin {margin:+.4f} is within one std, {noise:.4f})"
+        out.append(dict(grid=grid, dataset=dataset, mode=mode, ours=ours, fedgs_rank=fedgs_rank,
+                        margin_vs_best_other=margin, paper_order=paper_order, paper_fedgs_rank=paper_rank,
+                        agrees=agrees, verdict=verdict))
+    return out
+
+
+# --------------------------------------------------------------------------- figures
+
+def _by(runs: Sequence[RunResult], grid: str, label: str) -> dict[tuple[str, str], list[RunResult]]:
+    d: dict[tuple[str, str], list[RunResult]] = {}
+    for r in runs:
+        if r.grid == grid and r.dataset_label == label:
+            d.setdefault((r.mode, r.sampler), []).append(r)
+    return d
+
+
+def _panels(n: int):
+    from matplotlib.figure import Figure
+
+    cols = min(4, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(3.6 * cols, 2.9 * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    return fig, axes
+
+
+def plot_learning_curves(runs: Sequence[RunResult], grid: str, dataset_label: str):
+    """One panel per mode, one line per sampler: mean test accuracy over seeds, band = +- 1 std."""
+    d = _by(runs, grid, dataset_label)
+    modes = _order({m for m, _ in d}, paper.MODE_KEYS)
+    fig, axes = _panels(len(modes))
+    for ax, mode in zip(axes, modes, strict=False):
+        for sampler in _order({s for m, s in d if m == mode}, paper.SAMPLERS):
+            rs = d[(mode, sampler)]
+            n = min(len(r.accuracy) for r in rs)
+            acc = np.array([r.accuracy[:n] for r in rs], dtype=np.float64)
+            x = np.asarray(rs[0].eval_rounds[:n])
+            mu, sd = np.nanmean(acc, axis=0), np.nanstd(acc, axis=0)
+            (line,) = ax.plot(x, mu, label=paper.SAMPLER_LABELS.get(sampler, sampler), lw=1.3)
+            if len(rs) > 1:
+                ax.fill_between(x, mu - sd, mu + sd, color=line.get_color(), alpha=0.15, lw=0)
+        ax.set(title=paper.MODE_SPECS.get(mode, mode), xlabel="round", ylabel="test accuracy")
+        ax.grid(alpha=0.3)
+    if modes:
+        axes[0].legend(fontsize="small")
+    fig.suptitle(f"{dataset_label}: test accuracy per availability mode")
+    return fig
+
+
+def plot_count_distributions(runs: Sequence[RunResult], grid: str, dataset_label: str):
+    """One panel per mode, one line per sampler: how often each client was selected, clients sorted from
+    most to least selected (mean over seeds). A flat line is a fair sampler."""
+    d = _by(runs, grid, dataset_label)
+    modes = _order({m for m, _ in d}, paper.MODE_KEYS)
+    fig, axes = _panels(len(modes))
+    for ax, mode in zip(axes, modes, strict=False):
+        for sampler in _order({s for m, s in d if m == mode}, paper.SAMPLERS):
+            rs = d[(mode, sampler)]
+            counts = np.mean([np.sort(np.asarray(r.counts))[::-1] for r in rs], axis=0)
+            ax.plot(np.arange(1, len(counts) + 1), counts, label=paper.SAMPLER_LABELS.get(sampler, sampler),
+                    lw=1.3, drawstyle="steps-mid")
+        ax.set(title=paper.MODE_SPECS.get(mode, mode), xlabel="client (sorted)", ylabel="times selected")
+        ax.grid(alpha=0.3)
+    if modes:
+        axes[0].legend(fontsize="small")
+    fig.suptitle(f"{dataset_label}: selection counts per client")
+    return fig
+
+
+# --------------------------------------------------------------------------- writing
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return "nan" if not math.isfinite(v) else f"{v:.{digits}f}"
+    return str(v)
+
+
+def device_name(device: str = "auto") -> str:
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return f"cuda: {torch.cuda.get_device_name(0)}"
+    return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} logical cores)"
+
+
+def _slug(label: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in label).strip("_").replace("__", "_")
+
+
+def write_summary(out: str | Path, rows: Sequence[dict[str, Any]], *, runs: Sequence[RunResult] = (),
+                  wall_time: float | None = None, device: str = "", figures: bool = True) -> dict[str, Path]:
+    """Write summary.csv (atomic), summary.md and, with `figures`, learning-curve and count PNGs."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(SUMMARY_COLUMNS), lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _fmt(r[k], 6) if isinstance(r[k], float) else r[k] for k in SUMMARY_COLUMNS})
+    written = {"csv": out / "summary.csv"}
+    _atomic_text(written["csv"], buf.getvalue())
+
+    pictures: list[tuple[str, str]] = []
+    if figures and runs:
+        for grid, label in sorted({(r.grid, r.dataset_label) for r in runs}):
+            for kind, fn in (("curves", plot_learning_curves), ("counts", plot_count_distributions)):
+                name = f"{kind}_{_slug(label)}.png"
+                fig = fn(runs, grid, label)
+                fig.savefig(out / name, dpi=110)
+                written[f"{kind}:{label}"] = out / name
+                pictures.append((f"{label}: {kind}", name))
+
+    md = ["# FedGS reproduction grid", "",
+          f"Paper: {paper.PAPER}. Settings: `fedgs_lite/paper.py` (each value with its source).", "",
+          f"- device: {device or device_name()}",
+          f"- grid wall time (this call): {_fmt(wall_time, 1) or 'n/a'} s",
+          f"- compute time summed over runs: {sum(r.wall_time for r in runs):.1f} s over {len(runs)} runs",
+          f"- paper's numbers: {paper.PAPER_RESULTS_SOURCE if not paper.PAPER_RESULTS else 'see paper_acc'}",
+          "", "Accuracy: test accuracy of the global model; mean +- sample std over seeds (nan with one "
+          "seed). count var: variance of how often each client was selected over the run (lower = fairer).",
+          "",
+          "| grid | dataset | mode | sampler | seeds | rounds | final acc | best acc | count var | paper |",
+          "|---|---|---|---|---:|---:|---|---|---|---|"]
+    for r in rows:
+        md.append(f"| {r['grid']} | {r['dataset']} | {r['spec']} | {r['sampler']} | {r['seeds']} "
+                  f"| {r['rounds']} "
+                  f"| {_fmt(r['final_acc_mean'])} +- {_fmt(r['final_acc_std'])} "
+                  f"| {_fmt(r['best_acc_mean'])} +- {_fmt(r['best_acc_std'])} "
+                  f"| {_fmt(r['count_var_mean'], 2)} +- {_fmt(r['count_var_std'], 2)} "
+                  f"| {_fmt(r['paper_acc']) or 'not reported'} |")
+    md += ["", "## Where FedGS ranks (by mean final accuracy)", ""]
+    for c in compare_rankings(rows):
+        md.append(f"- {c['grid']} / {c['dataset']} / {c['mode']}: {' > '.join(c['ours'])}. {c['verdict']}.")
+    if pictures:
+        md += ["", "## Figures", ""] + [f"![{t}]({n})" for t, n in pictures]
+    written["md"] = out / "summary.md"
+    _atomic_text(written["md"], "\n".join(md) + "\n")
+    return written
+
+
+def read_summary(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a summary.csv written by `write_summary`, numbers parsed back (paper_acc None if blank)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in SUMMARY_COLUMNS:
+            if k.endswith(("_mean", "_std")):
+                r[k] = float(r[k]) if r[k] else float("nan")
+        r["seeds"], r["rounds"] = int(r["seeds"]), int(r["rounds"])
+        r["paper_acc"] = float(r["paper_acc"]) if r["paper_acc"] else None
+    return rows
+
+
+def format_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The summary as aligned plain text (what the command prints)."""
+    head = ["dataset", "mode", "sampler", "n", "final acc", "best acc", "count var", "paper"]
+    body = [[r["dataset"], r["spec"], r["sampler"], str(r["seeds"]),
+             f"{_fmt(r['final_acc_mean'])}+-{_fmt(r['final_acc_std'])}",
+             f"{_fmt(r['best_acc_mean'])}+-{_fmt(r['best_acc_std'])}",
+             f"{_fmt(r['count_var_mean'], 2)}+-{_fmt(r['count_var_std'], 2)}",
+             _fmt(r["paper_acc"]) or "n/r"] for r in rows]
+    widths = [max(len(x[i]) for x in [head, *body]) for i in range(len(head))]
+    return "\n".join("  ".join(c.ljust(wd) for c, wd in zip(x, widths, strict=True)) for x in [head, *body])
+
+
+# --------------------------------------------------------------------------- CLI
+
+def _csv_list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def configure_parser(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--datasets", default=",".join(GRID_DATASETS),
+                        help="comma-separated: synthetic, fashion_mnist, cifar10 (default: all; cifar10 uses "
+                             "the shipped subset when the full set is absent; --tiny default: synthetic)")
+    parser.add_argument("--modes", default=",".join(paper.MODE_KEYS),
+                        help=f"comma-separated availability modes (default {','.join(paper.MODE_KEYS)})")
+    parser.add_argument("--samplers", default=",".join(paper.SAMPLERS),
+                        help=f"comma-separated samplers (default {','.join(paper.SAMPLERS)})")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds 0..n-1 (default 3; --tiny: 1)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="override the paper's rounds for every dataset")
+    parser.add_argument("--out", default="results", help="output folder (default %(default)s/)")
+    parser.add_argument("--data-root", default=None, help="folder holding the datasets")
+    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                        help="auto = cuda when available (default %(default)s)")
+    parser.add_argument("--tiny", action="store_true",
+                        help="pipeline check: 3 rounds, 1 seed, <= 10 clients, 2 local steps")
+    parser.add_argument("--dry-run", action="store_true", help="list the cells and their count; run nothing")
+    parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    import sys
+
+    datasets_given = args.datasets != ",".join(GRID_DATASETS)
+    datasets = _csv_list(args.datasets) if (datasets_given or not args.tiny) else ["synthetic"]
+    seeds = TINY["seeds"] if args.tiny and args.seeds == 3 else tuple(range(args.seeds))
+    try:
+        if args.rounds is not None and args.rounds < 1:
+            raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
+        cells = grid_cells(datasets, _csv_list(args.modes), _csv_list(args.samplers), seeds)
+        plans = plan_grid(cells, rounds=args.rounds, tiny=args.tiny, data_root=args.data_root,
+                          device=args.device)
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = Path(args.out)
+    if args.dry_run:
+        done = sum(is_done(out / RUNS_DIR / p.dirname) for p in plans)
+        for p in plans:
+            c = p.config
+            state = "done" if is_done(out / RUNS_DIR / p.dirname) else "todo"
+            print(f"{state}  {p.dataset_label:28s} {p.cell.spec:8s} {p.cell.sampler:8s} seed={p.cell.seed} "
+                  f"N={c.num_clients} M={c.m} R={c.rounds} E={c.epochs} steps={c.steps} lr={c.lr:g}  "
+                  f"{p.dirname}")
+        print(f"{len(plans)} cells ({done} finished, {len(plans) - done} to run) -> {out / RUNS_DIR}")
+        return 0
+    report = run_grid(plans, out, progress=not args.no_progress)
+    rows = summarise(out, report.run_dirs)
+    runs = load_runs(out, report.run_dirs)
+    dev = device_name(args.device)
+    write_summary(out, rows, runs=runs, wall_time=report.wall_time, device=dev, figures=not args.no_figures)
+    print(format_table(rows))
+    print()
+    for c in compare_rankings(rows):
+        print(f"{c['dataset']} / {c['mode']}: {' > '.join(c['ours'])}. {c['verdict']}.")
+    print(f"\n{report.ran} runs computed, {report.reused} reused; grid wall time {report.wall_time:.1f} s on "
+          f"{dev}; summary in {out / 'summary.csv'} and {out / 'summary.md'}")
+    return 0

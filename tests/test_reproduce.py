@@ -1,0 +1,163 @@
+"""The reproduction grid: a tiny CPU grid end to end, reuse of finished cells, resume after a loss."""
+
+import argparse
+import csv
+import math
+import shutil
+
+import numpy as np
+import pytest
+
+from fedgs_lite import paper
+from fedgs_lite import reproduce as rp
+from fedgs_lite.experiment import load_history
+
+MODES = ("IDL", "LN")
+SAMPLERS = ("uniform", "fedgs")
+SEEDS = (0, 1)
+
+
+def _plans():
+    cells = rp.grid_cells(["synthetic"], MODES, SAMPLERS, SEEDS)
+    return rp.plan_grid(cells, tiny=True, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    out = tmp_path_factory.mktemp("grid")
+    plans = _plans()
+    report = rp.run_grid(plans, out, progress=False)
+    rows = rp.summarise(out, report.run_dirs)
+    rp.write_summary(out, rows, runs=rp.load_runs(out, report.run_dirs), wall_time=report.wall_time,
+                     device="cpu: test")
+    return out, plans, report, rows
+
+
+def _mtimes(out):
+    return {p: p.stat().st_mtime_ns for p in (out / rp.RUNS_DIR).glob("*/history.json")}
+
+
+def test_grid_runs_every_cell_once_and_writes_the_summary(grid):
+    out, plans, report, rows = grid
+    assert report.ran == len(plans) == len(MODES) * len(SAMPLERS) * len(SEEDS)
+    assert report.reused == 0
+    assert len({p.dirname for p in plans}) == len(plans)
+    for p in plans:  # one run dir per cell, named by its config's run_id
+        assert p.config.run_id in p.dirname
+        assert load_history(out / rp.RUNS_DIR / p.dirname).rounds_done == rp.TINY["rounds"]
+
+    with open(out / "summary.csv") as f:
+        table = list(csv.DictReader(f))
+    assert list(table[0]) == list(rp.SUMMARY_COLUMNS)
+    got = [(r["mode"], r["sampler"]) for r in table]
+    assert got == [(m, s) for m in MODES for s in SAMPLERS]  # grid order
+    for r in table:
+        assert r["seeds"] == str(len(SEEDS))
+        assert r["spec"] == paper.MODE_SPECS[r["mode"]]
+        assert 0.0 <= float(r["final_acc_mean"]) <= 1.0
+        assert float(r["best_acc_mean"]) >= float(r["final_acc_mean"]) - 1e-12
+        assert r["paper_acc"] == ""  # the paper's numbers were not found: nothing is invented
+    md = (out / "summary.md").read_text()
+    assert "cpu: test" in md and "grid wall time" in md and "not reported" in md
+    pngs = sorted(p.name for p in out.glob("*.png"))
+    assert pngs == ["counts_synthetic_tiny.png", "curves_synthetic_tiny.png"]
+
+
+def test_summary_statistics_match_the_runs(grid):
+    out, plans, _, rows = grid
+    back = rp.read_summary(out / "summary.csv")
+    assert [(r["mode"], r["sampler"], r["seeds"]) for r in back] == [
+        (r["mode"], r["sampler"], r["seeds"]) for r in rows]
+    assert [r["final_acc_mean"] for r in back] == pytest.approx([r["final_acc_mean"] for r in rows], abs=1e-6)
+    for row in rows:
+        finals, cvars = [], []
+        for p in plans:
+            if p.cell.mode == row["mode"] and p.cell.sampler == row["sampler"]:
+                h = load_history(out / rp.RUNS_DIR / p.dirname)
+                finals.append(h.final_accuracy())
+                cvars.append(h.count_variance())
+        assert row["final_acc_mean"] == pytest.approx(np.mean(finals))
+        assert row["final_acc_std"] == pytest.approx(np.std(finals, ddof=1))
+        assert row["count_var_mean"] == pytest.approx(np.mean(cvars))
+
+
+def test_second_call_recomputes_nothing(grid):
+    out, plans, _, _ = grid
+    before = _mtimes(out)
+    report = rp.run_grid(plans, out, progress=False)
+    assert (report.ran, report.reused) == (0, len(plans))
+    assert _mtimes(out) == before
+
+
+def test_resume_recomputes_only_the_lost_cell(grid, tmp_path):
+    out, plans, _, rows = grid
+    copy = tmp_path / "copy"
+    shutil.copytree(out, copy)
+    lost = copy / rp.RUNS_DIR / plans[1].dirname
+    shutil.rmtree(lost)
+    before = _mtimes(copy)
+    report = rp.run_grid(plans, copy, progress=False)
+    assert (report.ran, report.reused) == (1, len(plans) - 1)
+    after = _mtimes(copy)
+    assert {k: v for k, v in after.items() if lost not in k.parents} == before
+    # Deterministic on CPU: the recomputed cell gives the same summary as before.
+    again = rp.summarise(copy, report.run_dirs)
+    assert [r["final_acc_mean"] for r in again] == pytest.approx([r["final_acc_mean"] for r in rows])
+
+
+def test_configs_follow_the_paper_settings():
+    st = paper.setting("fashion_mnist")
+    cfg = rp.build_config(rp.Cell("fashion_mnist", "YMF", "fedgs", 2))
+    assert (cfg.num_clients, cfg.m, cfg.partition, cfg.classes_per_client) == (
+        st.num_clients, st.clients_per_round, "label_skew", 2)
+    assert (cfg.rounds, cfg.epochs, cfg.batch_size, cfg.lr, cfg.alpha) == (
+        st.rounds, st.local_epochs, st.batch_size, st.lr, st.fedgs_alpha)
+    assert cfg.mode == paper.MODE_SPECS["YMF"] and cfg.seed == 2
+    assert rp.build_config(rp.Cell("synthetic", "IDL", "md", 0), rounds=7).rounds == 7
+    for s in paper.SETTINGS.values():  # every value says where it came from
+        for key in ("num_clients", "partition", "rounds", "lr", "proportion", "batch_size"):
+            assert s.sources.get(key), (s.dataset, key)
+
+
+def test_cifar_subset_is_labelled(data_root):
+    plans = rp.plan_grid(rp.grid_cells(["cifar10"], ["IDL"], ["uniform"], [0]), data_root=str(data_root))
+    (p,) = plans
+    if rp.cifar_variant(str(data_root)) == "subset":
+        assert "subset" in p.dataset_label
+        assert p.config.num_clients == paper.CIFAR_SUBSET_NUM_CLIENTS
+    else:
+        assert p.dataset_label == "cifar10"
+
+
+def test_bad_grid_input_is_rejected():
+    with pytest.raises(ValueError, match="unknown modes"):
+        rp.grid_cells(["synthetic"], ["XYZ"], ["uniform"], [0])
+    with pytest.raises(ValueError, match="unknown datasets"):
+        rp.grid_cells(["mnist"], ["IDL"], ["uniform"], [0])
+    with pytest.raises(ValueError, match="seeds"):
+        rp.grid_cells(["synthetic"], ["IDL"], ["uniform"], [])
+
+
+def test_compare_rankings_uses_paper_numbers_when_present():
+    def row(sampler, acc, paper_acc=None):
+        return dict(grid="paper", dataset="synthetic", mode="LN", sampler=sampler, final_acc_mean=acc,
+                    final_acc_std=0.001, paper_acc=paper_acc)
+
+    (c,) = rp.compare_rankings([row("uniform", 0.80, 0.70), row("fedgs", 0.75, 0.72)])
+    assert c["ours"] == ["uniform", "fedgs"] and c["fedgs_rank"] == 2
+    assert c["paper_order"] == ["fedgs", "uniform"] and c["agrees"] is False
+    (c,) = rp.compare_rankings([row("uniform", 0.70), row("fedgs", 0.75)])
+    assert c["fedgs_rank"] == 1 and c["agrees"] is None and "not reported" in c["verdict"]
+    assert math.isclose(c["margin_vs_best_other"], 0.05)
+
+
+def test_cli_dry_run_lists_the_cells(tmp_path, capsys):
+    parser = argparse.ArgumentParser()
+    rp.configure_parser(parser)
+    args = parser.parse_args(["--tiny", "--dry-run", "--modes", "IDL,LN,SLN", "--samplers", "md,poc",
+                              "--out", str(tmp_path)])
+    assert rp.main(args) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[-1].startswith("6 cells (0 finished, 6 to run)")
+    assert not (tmp_path / rp.RUNS_DIR).exists()
+    assert rp.main(parser.parse_args(["--modes", "BAD", "--dry-run"])) == 2
