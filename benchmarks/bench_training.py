@@ -77,8 +77,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--device", default=None, help="cuda / cpu (default: cuda if available)")
     p.add_argument("--peak-n", type=int, default=None, help="matmul size for the peak (8192 GPU, 2048 CPU)")
     p.add_argument("--quick", action="store_true", help="CPU-sized: --epochs 1 --rounds 3 --warmup 1")
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS_training.md"))
-    p.add_argument("--append", action="store_true", help="append to --out instead of overwriting")
+    p.add_argument("--out", default=str(REPO / "benchmarks" / "RESULTS.md"),
+                   help="markdown file whose '## Training' section is (re)written (default %(default)s)")
+    p.add_argument("--append", action="store_true",
+                   help="add this device's table to the section instead of replacing the section")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
     if args.quick:
@@ -175,11 +177,11 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    if args.append and out.exists():
-        out.write_text(out.read_text().rstrip() + "\n\n" + table + "\n")
-    else:
-        out.write_text("# Training engine benchmark\n\n" + table + "\n")
-    print(f"\nwrote {out}")
+    old = out.read_text() if out.exists() else "# Benchmark results\n\n"
+    head, marker, section = old.partition("## Training")
+    section = (marker + section).rstrip() if args.append and marker else "## Training"
+    out.write_text(head.rstrip() + "\n\n" + section + "\n\n" + table + "\n")
+    print(f"\nwrote the '## Training' section of {out}")
     return 0
 
 
