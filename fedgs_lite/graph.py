@@ -18,6 +18,9 @@ Documented edge cases:
 - The authors included the zero diagonal in the min-max range (so the minimum was never above 0);
   here only off-diagonal pairs count, which is what "min-max normalised" means. The two agree
   whenever some pair of clients has cosine similarity 0 or less (e.g. any label-skew partition).
+- The defaults epsilon = 0.1, sigma = 0.01 are the attributes set in the authors' servers, but their
+  `create_adj_from_graph(self.graph)` call passes neither, so the code actually ran with that
+  method's defaults epsilon = 0.01, sigma = 0.1 (`build_3dg(f, 0.01, 0.1)` reproduces it).
 """
 
 from __future__ import annotations

@@ -91,6 +91,8 @@ def count_penalty(counts: np.ndarray, available: np.ndarray, m: int) -> np.ndarr
         raise ValueError("no available clients: count_penalty needs at least one candidate")
     if a.min() < 0 or a.max() >= k:
         raise ValueError(f"available ids must be in 0..{k - 1}")
+    if np.unique(a).size != a.size:
+        raise ValueError("available ids contain duplicates; each candidate must appear once")
     if m < 1:
         raise ValueError(f"m must be >= 1, got {m}")
     if k == 1:

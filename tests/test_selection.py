@@ -67,6 +67,12 @@ def test_count_penalty_edge_cases():
         count_penalty(np.zeros(4), np.array([1]), 0)
 
 
+def test_count_penalty_rejects_duplicate_ids():
+    # a repeated id would inflate N_t in the M/N_t term and silently change every u_i
+    with pytest.raises(ValueError, match="duplicate"):
+        count_penalty(np.zeros(4), np.array([1, 1, 2]), 2)
+
+
 def test_objective_by_hand():
     d = np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0]], dtype=float)
     u = np.array([0.5, -1.0, 0.25])
