@@ -78,9 +78,12 @@ def init_params(model: nn.Module, generator: torch.Generator) -> nn.Module:
     for m in model.modules():
         if isinstance(m, nn.Linear | nn.Conv2d):
             bound = 1.0 / math.sqrt(m.weight[0].numel())
-            m.weight.copy_(torch.rand(m.weight.shape, generator=generator) * 2 * bound - bound)
+            # drawn on the generator's device (a CUDA generator cannot fill a CPU tensor), then copied
+            m.weight.copy_(torch.rand(m.weight.shape, generator=generator, device=generator.device)
+                           * 2 * bound - bound)
             if m.bias is not None:
-                m.bias.copy_(torch.rand(m.bias.shape, generator=generator) * 2 * bound - bound)
+                m.bias.copy_(torch.rand(m.bias.shape, generator=generator, device=generator.device)
+                             * 2 * bound - bound)
     return model
 
 

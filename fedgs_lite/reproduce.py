@@ -19,7 +19,7 @@ import platform
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -186,10 +186,15 @@ class GridReport:
     reused: int
     wall_time: float
     run_dirs: list[Path]
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (run dir name, error)
 
 
 def run_grid(plans: Sequence[PlannedRun], out: str | Path, *, progress: bool = True) -> GridReport:
-    """Run every planned cell in `<out>/runs/<dirname>`, reusing finished ones; returns counts and time."""
+    """Run every planned cell in `<out>/runs/<dirname>`, reusing finished ones; returns counts and time.
+
+    A cell that raises (a solver error, CUDA out of memory...) is recorded in `failed` and the grid goes
+    on, so one bad cell does not stop a long unattended grid; rerunning retries only what is not done.
+    """
     from tqdm.auto import tqdm
 
     from fedgs_lite.experiment import run_experiment
@@ -197,7 +202,8 @@ def run_grid(plans: Sequence[PlannedRun], out: str | Path, *, progress: bool = T
     root = Path(out) / RUNS_DIR
     t0 = time.perf_counter()
     ran = reused = 0
-    dirs = []
+    dirs: list[Path] = []
+    failed: list[tuple[str, str]] = []
     bar = tqdm(plans, desc="grid", disable=not progress, dynamic_ncols=True)
     for p in bar:
         rd = root / p.dirname
@@ -212,9 +218,15 @@ def run_grid(plans: Sequence[PlannedRun], out: str | Path, *, progress: bool = T
         if is_done(rd):
             reused += 1
             continue
-        run_experiment(p.config, rd, progress=False)
+        try:
+            run_experiment(p.config, rd, progress=False)
+        except Exception as err:  # noqa: BLE001 - reported per cell; KeyboardInterrupt still stops
+            failed.append((p.dirname, f"{type(err).__name__}: {err}"))
+            bar.write(f"cell {p.dirname} failed: {type(err).__name__}: {err}")
+            continue
         ran += 1
-    return GridReport(ran=ran, reused=reused, wall_time=time.perf_counter() - t0, run_dirs=dirs)
+    return GridReport(ran=ran, reused=reused, wall_time=time.perf_counter() - t0, run_dirs=dirs,
+                      failed=failed)
 
 
 # --------------------------------------------------------------------------- summarising
@@ -574,4 +586,9 @@ def main(args: argparse.Namespace) -> int:
         print(f"{c['dataset']} / {c['mode']}: {' > '.join(c['ours'])}. {c['verdict']}.")
     print(f"\n{report.ran} runs computed, {report.reused} reused; grid wall time {report.wall_time:.1f} s on "
           f"{dev}; summary in {out / 'summary.csv'} and {out / 'summary.md'}")
+    if report.failed:
+        print(f"{len(report.failed)} cells failed (rerun the same command to retry them):", file=sys.stderr)
+        for name, why in report.failed:
+            print(f"  {name}: {why}", file=sys.stderr)
+        return 1
     return 0

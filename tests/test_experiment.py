@@ -324,3 +324,77 @@ def test_registered_user_sampler_trains_like_a_builtin():
         assert rest.size == 0 or running[selected].max() <= running[rest].min()
         running[selected] += 1
     assert np.array_equal(running, np.asarray(h.counts))
+
+
+# --------------------------------------------------------------------------- review regressions
+
+def test_resume_false_clears_an_earlier_runs_results(tmp_path, monkeypatch):
+    from fedgs_lite import experiment
+
+    first = tiny(sampler="uniform", rounds=3)
+    run_experiment(first, tmp_path, progress=False)
+    other = first.replace(seed=5)
+    straight = run_experiment(other, progress=False)
+    real = experiment._setup
+
+    def interrupt(*a, **k):  # e.g. Ctrl-C while the dataset loads, or CUDA out of memory
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "_setup", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(other, tmp_path, progress=False, resume=False)
+    monkeypatch.setattr(experiment, "_setup", real)
+    assert not (tmp_path / "final_model.pt").exists()
+    # The first run's finished history must not be returned as this run's.
+    again = run_experiment(other, tmp_path, progress=False)
+    assert results(again) == results(straight)
+    assert_same_params(again.final_params, straight.final_params)
+
+
+def test_interrupt_while_writing_the_final_model_does_not_mark_the_run_finished(tmp_path, monkeypatch):
+    from fedgs_lite import experiment
+
+    cfg = tiny(sampler="fedgs", rounds=4, checkpoint_every=2)
+    straight = run_experiment(cfg, progress=False)
+    real = experiment._save_model
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(experiment, "_save_model", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(cfg, tmp_path, progress=False)
+    monkeypatch.setattr(experiment, "_save_model", real)
+    assert not load_history(tmp_path).finished
+    resumed = run_experiment(cfg, tmp_path, progress=False)
+    assert results(resumed) == results(straight)
+    assert_same_params(final_params(tmp_path), straight.final_params)
+
+
+def test_live_history_writes_are_throttled_between_checkpoints(tmp_path, monkeypatch):
+    from fedgs_lite import experiment
+
+    writes = []
+    real = experiment._write_results
+    monkeypatch.setattr(experiment, "_write_results",
+                        lambda rd, h: (writes.append(h.rounds_done), real(rd, h)))
+    cfg = tiny(sampler="uniform", rounds=6, eval_every=1)
+    monkeypatch.setattr(experiment, "LIVE_SAVE_SECONDS", 0.0)
+    run_experiment(cfg, tmp_path / "every", progress=False)
+    assert writes == [1, 2, 3, 4, 5, 6]
+    writes.clear()
+    monkeypatch.setattr(experiment, "LIVE_SAVE_SECONDS", 1e9)
+    h = run_experiment(cfg.replace(checkpoint_every=4), tmp_path / "throttled", progress=False)
+    assert writes == [4, 6]  # the checkpoint and the end
+    assert results(load_history(tmp_path / "throttled")) == results(h)
+
+
+@pytest.mark.parametrize("sampler", ["md", "fedgs"])
+def test_resume_with_eval_every_and_uneven_checkpoints(tmp_path, sampler):
+    cfg = tiny(sampler=sampler, rounds=7, eval_every=2, checkpoint_every=3, lr_decay=0.9)
+    straight = run_experiment(cfg, tmp_path / "straight", progress=False)
+    assert straight.eval_rounds == [0, 2, 4, 6, 7]
+    run_experiment(cfg, tmp_path / "split", progress=False, stop_after=5)
+    resumed = run_experiment(cfg, tmp_path / "split", progress=False)
+    assert results(resumed) == results(straight)
+    assert_same_params(resumed.final_params, straight.final_params)

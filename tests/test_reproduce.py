@@ -161,3 +161,22 @@ def test_cli_dry_run_lists_the_cells(tmp_path, capsys):
     assert lines[-1].startswith("6 cells (0 finished, 6 to run)")
     assert not (tmp_path / rp.RUNS_DIR).exists()
     assert rp.main(parser.parse_args(["--modes", "BAD", "--dry-run"])) == 2
+
+
+def test_a_failing_cell_does_not_stop_the_grid(tmp_path, monkeypatch):
+    from fedgs_lite import experiment
+
+    plans = rp.plan_grid(rp.grid_cells(["synthetic"], ["IDL"], ["uniform"], (0, 1)), tiny=True, device="cpu")
+    real = experiment.run_experiment
+
+    def fail_seed_0(config, *a, **k):
+        if config.seed == 0:
+            raise RuntimeError("CUDA out of memory (simulated)")
+        return real(config, *a, **k)
+
+    monkeypatch.setattr(experiment, "run_experiment", fail_seed_0)
+    report = rp.run_grid(plans, tmp_path, progress=False)
+    assert report.ran == 1 and [name for name, _ in report.failed] == [plans[0].dirname]
+    assert "out of memory" in report.failed[0][1]
+    assert not rp.is_done(tmp_path / rp.RUNS_DIR / plans[0].dirname)
+    assert rp.is_done(tmp_path / rp.RUNS_DIR / plans[1].dirname)
