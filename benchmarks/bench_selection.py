@@ -217,7 +217,7 @@ def main(argv=None) -> int:
         f"CPU: {cpu_name()}; Python {platform.python_version()}, numpy {np.__version__}. "
         "The machine was shared with other jobs, so times are indicative.", "",
         "### (a) 3DG build and all-pairs shortest paths", "",
-        "Label-skew label distributions (2 of 10 classes per client), epsilon 0.1, sigma 0.01. "
+        "Label-skew label distributions (2 of 10 classes per client), default epsilon 0.01, sigma 0.1. "
         "build_3dg includes the cosine similarity and the shortest paths "
         "(the networkx graph is built on first use); "
         "median of 3 runs.", "", *g_rows, "",

@@ -75,8 +75,8 @@ class ExperimentConfig:
     alpha: float = 0.1            # FedGS trade-off between diversity and fair counts
     solver: str = "fast"
     graph_features: str = "label"
-    epsilon: float = 0.1
-    sigma: float = 0.01
+    epsilon: float = 0.01         # 3DG edge threshold and length scale: graph.EPSILON / graph.SIGMA,
+    sigma: float = 0.1            # the values the authors' code ran (see fedgs_lite/graph.py)
     poc_d: int | None = None      # Power-of-Choice candidate-set size (None: all available)
     clients_per_round: int | None = None
     proportion: float = 0.2       # used when clients_per_round is None

@@ -188,7 +188,7 @@ class GraphView:
     figure: Any = field(repr=False)
 
 
-def explore_graph(epsilon: float = 0.1, sigma: float = 0.01, features: str = "label", *, fed=None,
+def explore_graph(epsilon: float = 0.01, sigma: float = 0.1, features: str = "label", *, fed=None,
                   feature_matrix: np.ndarray | None = None, seed: int = 0) -> GraphView:
     """Build the 3DG from `features` ("label": the oracle label distributions; "update": round-0
     model updates, or pass `feature_matrix` directly) and compare its edges with the oracle graph."""

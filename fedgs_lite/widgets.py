@@ -105,7 +105,7 @@ def availability_explorer(fed=None, *, mode: str = "LN", beta: float = 0.1, roun
     return _explorer(controls, compute, summarise, "availability")
 
 
-def graph_explorer(fed=None, *, epsilon: float = 0.1, sigma: float = 0.01, features: str = "label",
+def graph_explorer(fed=None, *, epsilon: float = 0.01, sigma: float = 0.1, features: str = "label",
                    feature_matrix=None, seed: int = 0):
     """Build the 3DG with epsilon and sigma sliders; compare its edges with the label oracle.
 
