@@ -23,6 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from fedgs_lite.selection import FAST_STARTS
+
 SAMPLERS = ("uniform", "md", "poc", "fedgs")
 
 
@@ -184,7 +186,7 @@ class FedGSSampler:
     solver: str = "fast"
     num_clients: int | None = None
     time_limit: float = 5.0
-    starts: int = 1
+    starts: int = FAST_STARTS
     name: str = "fedgs"
     counts: np.ndarray = field(init=False, repr=False)
     last_result: Any = field(init=False, default=None, repr=False)
