@@ -26,3 +26,14 @@ def data_root() -> Path:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny training runs: intra-op threads only add contention on a shared CPU. Restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

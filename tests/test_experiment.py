@@ -23,12 +23,8 @@ TIMING = ("wall_time", "round_seconds")
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    # These runs are tiny; intra-op threads only add contention on a shared CPU. Restored after.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _tiny_runs_use_one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 def tiny(**kw) -> ExperimentConfig:

@@ -3,7 +3,6 @@ import csv
 import json
 
 import pytest
-import torch
 
 from fedgs_lite import run_cli
 from fedgs_lite.run_cli import DEFAULTS, configs_from_args
@@ -23,12 +22,8 @@ TINY = ["--rounds", "3", "--clients", "8", "--m", "2", "--steps", "2", "--batch-
 
 
 @pytest.fixture(autouse=True)
-def one_torch_thread():
-    # These runs are tiny; intra-op threads only add contention on a shared CPU. Restored after.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _tiny_runs_use_one_thread(one_torch_thread):
     yield
-    torch.set_num_threads(before)
 
 
 def test_run_main_writes_table_and_figure(tmp_path, capsys):
