@@ -7,6 +7,7 @@ Each subcommand lives in the module of its idea, which exposes `configure_parser
 from __future__ import annotations
 
 import argparse
+import sys
 from importlib import import_module
 
 SUBCOMMANDS = {
@@ -35,4 +36,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
-    return int(import_module(args._module).main(args) or 0)
+    try:
+        return int(import_module(args._module).main(args) or 0)
+    except KeyboardInterrupt:
+        # run_experiment has already saved what it had; finished runs are reused on the next call
+        print("\ninterrupted: results so far are saved; run the same command again to continue",
+              file=sys.stderr)
+        return 130

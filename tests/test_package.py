@@ -36,3 +36,14 @@ def test_no_public_name_is_shadowed_by_a_submodule():
 
     submodules = {m.name for m in pkgutil.iter_modules(fedgs_lite.__path__)}
     assert not submodules & set(fedgs_lite._EXPORTS)
+
+
+def test_cli_turns_ctrl_c_into_a_message_and_exit_code_130(monkeypatch, capsys):
+    from fedgs_lite import cli, simulate
+
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simulate, "main", interrupted)
+    assert cli.main(["simulate"]) == 130
+    assert "run the same command again to continue" in capsys.readouterr().err
