@@ -53,6 +53,8 @@ from typing import Any
 
 import numpy as np
 
+from fedgs_lite._plot import figure_and_axes
+
 MODES = ("IDL", "MDF", "LDF", "YMF", "YFF", "HOMO", "LN", "SLN", "YC")
 
 FEDGS_DEFAULT_BETAS: dict[str, float | None] = {
@@ -570,15 +572,6 @@ def availability_summary(trace: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _new_axes(ax: Any, figsize: tuple[float, float]) -> tuple[Any, Any]:
-    if ax is not None:
-        return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
-
-
 def plot_availability_heatmap(trace: np.ndarray, ax: Any = None, *, sort: bool = False,
                               title: str | None = None) -> Any:
     """Clients x rounds heatmap of a bool (N, T) trace (dark = available). Returns the Figure.
@@ -590,7 +583,7 @@ def plot_availability_heatmap(trace: np.ndarray, ax: Any = None, *, sort: bool =
 
     trace = _check_trace(trace)
     n, t = trace.shape
-    fig, ax = _new_axes(ax, (8.0, float(np.clip(1.5 + 0.15 * n, 2.5, 8.0))))
+    fig, ax = figure_and_axes(ax, (8.0, float(np.clip(1.5 + 0.15 * n, 2.5, 8.0))))
     order = np.argsort(-trace.mean(axis=1), kind="stable") if sort else np.arange(n)
     ax.imshow(trace[order].astype(np.uint8), aspect="auto", interpolation="nearest",
               cmap=ListedColormap(["#f2f2f2", "#1f4e79"]), vmin=0, vmax=1,
@@ -611,7 +604,7 @@ def plot_availability_probs(probs: np.ndarray, ax: Any = None, *, title: str | N
     if probs.ndim != 1 or probs.size == 0:
         raise ValueError(f"probs must be a non-empty 1-D array, got shape {probs.shape}")
     n = probs.size
-    fig, ax = _new_axes(ax, (float(np.clip(2.0 + 0.2 * n, 5.0, 10.0)), 3.0))
+    fig, ax = figure_and_axes(ax, (float(np.clip(2.0 + 0.2 * n, 5.0, 10.0)), 3.0))
     ax.bar(np.arange(n), probs, color="#1f4e79", width=0.8)
     ax.axhline(probs.mean(), color="#c0504d", linestyle="--", linewidth=1, label=f"mean {probs.mean():.2f}")
     ax.set_xlim(-0.6, n - 0.4)

@@ -15,17 +15,17 @@ import hashlib
 import io
 import json
 import math
-import os
 import pickle
-import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from fedgs_lite._io import atomic_write, atomic_write_text
 
 ENGINES = ("auto", "batched", "sequential")  # as training.ENGINES; torch is imported lazily
 DEVICES = ("auto", "cpu", "cuda")
@@ -185,11 +185,7 @@ class ExperimentConfig:
 
     @property
     def label(self) -> str:
-        if self.name:
-            return self.name
-        if self.sampler == "fedgs" and self.graph_features != "label":
-            return f"fedgs-{self.graph_features}"
-        return self.sampler
+        return _run_label(self.name, self.sampler, self.graph_features)
 
     @property
     def run_id(self) -> str:
@@ -240,6 +236,13 @@ def _finite(x: Any) -> bool:
     return isinstance(x, int | float | np.integer | np.floating) and math.isfinite(x)
 
 
+def _run_label(name: str, sampler: str, graph_features: str) -> str:
+    """The display label of a run: its name, else the sampler (with the 3DG features when not labels)."""
+    if name:
+        return name
+    return f"fedgs-{graph_features}" if sampler == "fedgs" and graph_features != "label" else sampler
+
+
 # --------------------------------------------------------------------------- history
 
 @dataclass
@@ -264,11 +267,8 @@ class History:
 
     @property
     def label(self) -> str:
-        name = self.config.get("name") or ""
-        if name:
-            return name
-        sampler, features = self.config.get("sampler", "?"), self.config.get("graph_features", "label")
-        return f"fedgs-{features}" if sampler == "fedgs" and features != "label" else sampler
+        c = self.config
+        return _run_label(c.get("name") or "", c.get("sampler", "?"), c.get("graph_features", "label"))
 
     @property
     def rounds_done(self) -> int:
@@ -277,17 +277,15 @@ class History:
     @property
     def counts(self) -> np.ndarray:
         """How often each client was selected (MD repetitions count), int64 (N,)."""
-        c = np.zeros(self.num_clients, dtype=np.int64)
-        for s in self.selected:
-            np.add.at(c, np.asarray(s, dtype=np.int64), 1)
-        return c
+        from fedgs_lite.metrics import per_round_counts
+
+        return per_round_counts(self.selected, self.num_clients).sum(axis=0)
 
     def counts_over_rounds(self) -> np.ndarray:
         """Cumulative selection counts after each round, int64 (rounds_done, N)."""
-        per_round = np.zeros((self.rounds_done, self.num_clients), dtype=np.int64)
-        for t, s in enumerate(self.selected):
-            np.add.at(per_round[t], np.asarray(s, dtype=np.int64), 1)
-        return np.cumsum(per_round, axis=0)
+        from fedgs_lite.metrics import per_round_counts
+
+        return np.cumsum(per_round_counts(self.selected, self.num_clients), axis=0)
 
     def count_variance(self) -> float:
         from fedgs_lite.metrics import count_variance
@@ -364,24 +362,6 @@ CONFIG_FILE, HISTORY_FILE, METRICS_FILE, CHECKPOINT_FILE, MODEL_FILE = (
     "config.json", "history.json", "metrics.csv", "checkpoint.pt", "final_model.pt")
 
 
-def _atomic_write(path: Path, write: Callable[[Any], None], binary: bool = False) -> None:
-    """Write through a temp file in the same folder, then os.replace: readers never see half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"newline": ""})) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text))
-
-
 def _csv_text(history: History) -> str:
     buf = io.StringIO()
     cols = ["round", "available", "selected", "train_loss", "lr", "test_loss", "test_accuracy"]
@@ -394,8 +374,8 @@ def _csv_text(history: History) -> str:
 def _write_results(run_dir: Path | None, history: History) -> None:
     if run_dir is None:
         return
-    _write_text(run_dir / HISTORY_FILE, history.to_json())
-    _write_text(run_dir / METRICS_FILE, _csv_text(history))
+    atomic_write_text(run_dir / HISTORY_FILE, history.to_json())
+    atomic_write_text(run_dir / METRICS_FILE, _csv_text(history))
 
 
 def load_history(run_dir: str | Path) -> History:
@@ -548,7 +528,7 @@ def _save_checkpoint(run_dir: Path, config: ExperimentConfig, s: _Setup, history
         "sampler": _sampler_state(s.sampler),
         "history": history.to_dict(),
     }
-    _atomic_write(run_dir / CHECKPOINT_FILE, lambda f: torch.save(state, f), binary=True)
+    atomic_write(run_dir / CHECKPOINT_FILE, lambda f: torch.save(state, f), binary=True)
 
 
 def _load_checkpoint(path: Path, config: ExperimentConfig, s: _Setup) -> History:
@@ -585,7 +565,7 @@ def _prepare_run_dir(run_dir: Path, config: ExperimentConfig, resume: bool) -> H
         # (e.g. its finished history.json if this one is interrupted before its first save).
         for name in (CHECKPOINT_FILE, HISTORY_FILE, METRICS_FILE, MODEL_FILE):
             (run_dir / name).unlink(missing_ok=True)
-    _write_text(cfg_path, config.to_json())
+    atomic_write_text(cfg_path, config.to_json())
     return None
 
 
@@ -727,7 +707,7 @@ def _save_model(run_dir: Path, params: dict) -> None:
     import torch
 
     cpu = {k: v.detach().cpu() for k, v in params.items()}
-    _atomic_write(run_dir / MODEL_FILE, lambda f: torch.save(cpu, f), binary=True)
+    atomic_write(run_dir / MODEL_FILE, lambda f: torch.save(cpu, f), binary=True)
 
 
 def final_params(run_dir: str | Path) -> dict:

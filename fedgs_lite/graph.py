@@ -32,6 +32,8 @@ from functools import cached_property
 import networkx as nx
 import numpy as np
 
+from fedgs_lite._plot import figure_and_axes
+
 EPSILON = 0.01  # edge when similarity > EPSILON (the authors' effective value, see above)
 SIGMA = 0.1     # edge length exp(-s^2 / SIGMA)
 
@@ -208,15 +210,10 @@ def plot_3dg(g: Graph3DG, label_distributions=None, selected=None, ax=None, seed
     stays fast. Returns the Figure.
     """
     from matplotlib.collections import LineCollection, PatchCollection
-    from matplotlib.figure import Figure
     from matplotlib.patches import Circle, Wedge
 
     n = g.num_clients
-    if ax is None:
-        fig = Figure(figsize=(6, 6))
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, (6, 6), layout=None)
     pos = nx.spring_layout(g.graph, weight="similarity", seed=seed) if n > 1 else {0: np.zeros(2)}
     xy = np.array([pos[i] for i in range(n)], dtype=float).reshape(n, 2)
     span = float(np.ptp(xy, axis=0).max()) if n > 1 else 1.0

@@ -13,14 +13,26 @@ from collections.abc import Sequence
 import numpy as np
 
 
+def _counts(counts) -> np.ndarray:
+    c = np.asarray(counts, dtype=float)
+    if c.ndim == 0 or c.shape[-1] == 0:
+        raise ValueError(f"counts must have at least one client on its last axis, got shape {c.shape}")
+    return c
+
+
+def _square(distances) -> np.ndarray:
+    d = np.asarray(distances, dtype=float)
+    if d.ndim != 2 or d.shape[0] != d.shape[1]:
+        raise ValueError(f"distances must be a square (N, N) matrix, got shape {d.shape}")
+    return d
+
+
 def count_variance(counts: np.ndarray | Sequence[float]) -> np.ndarray | float:
     """Population variance of per-client sampling counts (FedGS's fairness measure; 0 = perfectly even).
 
     `counts` is (N,) or (..., N); the variance is taken over the last axis.
     """
-    c = np.asarray(counts, dtype=float)
-    if c.ndim == 0 or c.shape[-1] == 0:
-        raise ValueError(f"counts must have at least one client on its last axis, got shape {c.shape}")
+    c = _counts(counts)
     v = c.var(axis=-1)
     return float(v) if v.ndim == 0 else v
 
@@ -28,9 +40,7 @@ def count_variance(counts: np.ndarray | Sequence[float]) -> np.ndarray | float:
 def jain_index(counts: np.ndarray | Sequence[float]) -> np.ndarray | float:
     """Jain's fairness index (sum c)^2 / (N sum c^2): 1 when all counts are equal, 1/N when one client
     holds them all. All-zero counts are perfectly even, so they give 1. Last axis = clients."""
-    c = np.asarray(counts, dtype=float)
-    if c.ndim == 0 or c.shape[-1] == 0:
-        raise ValueError(f"counts must have at least one client on its last axis, got shape {c.shape}")
+    c = _counts(counts)
     if np.any(c < 0):
         raise ValueError("counts must be non-negative")
     n = c.shape[-1]
@@ -72,15 +82,24 @@ def label_coverage(selected_ids, label_histograms: np.ndarray) -> float:
 
 def mean_pairwise_distance(selected_ids, distances: np.ndarray) -> float:
     """Mean D[i, j] over pairs of distinct selected clients (duplicates count once); 0 below two."""
-    d = np.asarray(distances, dtype=float)
-    if d.ndim != 2 or d.shape[0] != d.shape[1]:
-        raise ValueError(f"distances must be a square (N, N) matrix, got shape {d.shape}")
+    d = _square(distances)
     ids = np.unique(_ids(selected_ids, d.shape[0], "distances"))
     k = ids.size
     if k < 2:
         return 0.0
     sub = d[np.ix_(ids, ids)]
     return float((sub.sum() - np.trace(sub)) / (k * (k - 1)))
+
+
+def per_round_counts(selected: Sequence[np.ndarray | Sequence[int]], num_clients: int) -> np.ndarray:
+    """(T, N) int64: how many times each client was picked in each round (MD repetitions count), from
+    one id list per round."""
+    lengths = np.fromiter((len(s) for s in selected), dtype=np.int64, count=len(selected))
+    out = np.zeros((len(selected), num_clients), dtype=np.int64)
+    if lengths.sum():
+        ids = np.concatenate([np.asarray(s, dtype=np.int64).reshape(-1) for s in selected])
+        np.add.at(out, (np.repeat(np.arange(len(selected)), lengths), ids), 1)
+    return out
 
 
 def _selection_matrix(selection: np.ndarray, n: int | None = None) -> np.ndarray:
@@ -105,9 +124,7 @@ def label_coverage_rounds(selection: np.ndarray, label_histograms: np.ndarray) -
 
 def mean_pairwise_distance_rounds(selection: np.ndarray, distances: np.ndarray) -> np.ndarray:
     """mean_pairwise_distance for every row of a (T, N) selection matrix, as a (T,) array."""
-    d = np.asarray(distances, dtype=float)
-    if d.ndim != 2 or d.shape[0] != d.shape[1]:
-        raise ValueError(f"distances must be a square (N, N) matrix, got shape {d.shape}")
+    d = _square(distances)
     x = _selection_matrix(selection, d.shape[0]).astype(float)
     off = d - np.diag(np.diag(d))
     total = np.einsum("ti,ij,tj->t", x, off, x, optimize=True)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import numpy as np
+
+from fedgs_lite._io import atomic_write_text
 
 # GitHub owner/name used by every badge (README and notebooks); change it in one place.
 REPO_SLUG = "fedgs-lite/fedgs_lite"
@@ -81,11 +82,7 @@ def record(path: str | os.PathLike | None, **values: Any) -> dict[str, Any]:
         if not isinstance(current, dict):
             raise ValueError(f"record: {target} does not hold a JSON object")
     current.update(clean)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(current, fh, indent=2, sort_keys=True)
-    os.replace(tmp, target)
+    atomic_write_text(target, json.dumps(current, indent=2, sort_keys=True))
     return clean
 
 

@@ -12,6 +12,7 @@ from functools import cached_property
 
 import numpy as np
 
+from ._plot import figure_and_axes
 from .data import Dataset
 
 SCHEMES = ("iid", "label_skew", "dirichlet", "size_imbalance", "natural")
@@ -208,13 +209,8 @@ def describe(fed: FederatedDataset) -> str:
 def plot_partition(fed: FederatedDataset, ax=None, *, normalize: bool = False):
     """Stacked bars: one bar per client, one colour per class (counts, or shares with normalize=True)."""
     import matplotlib as mpl
-    from matplotlib.figure import Figure  # lazy: keeps `import fedgs_lite.partition` light
 
-    if ax is None:
-        fig = Figure(figsize=(max(6.0, min(16.0, 0.18 * fed.num_clients + 3)), 3.6), layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
+    fig, ax = figure_and_axes(ax, (max(6.0, min(16.0, 0.18 * fed.num_clients + 3)), 3.6))
     values = fed.label_distributions if normalize else fed.label_histograms
     c = fed.dataset.num_classes
     cmap = mpl.colormaps["tab10" if c <= 10 else "tab20"]

@@ -16,7 +16,6 @@ import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from fedgs_lite import paper
+from fedgs_lite._io import atomic_write_text
 
 GRID_DATASETS = ("synthetic", "fashion_mnist", "cifar10")
 RUNS_DIR = "runs"
@@ -109,12 +109,9 @@ def build_config(cell: Cell, *, rounds: int | None = None, tiny: bool = False,
     from fedgs_lite.experiment import ExperimentConfig
 
     st = paper.setting(cell.dataset)
-    num_clients = st.num_clients
+    num_clients, proportion = st.num_clients, st.proportion
     if cell.dataset == "cifar10" and cifar == "subset":
-        num_clients = paper.CIFAR_SUBSET_NUM_CLIENTS
-    proportion = st.proportion
-    if cell.dataset == "cifar10" and cifar == "subset":
-        proportion = paper.CIFAR_SUBSET_PROPORTION
+        num_clients, proportion = paper.CIFAR_SUBSET_NUM_CLIENTS, paper.CIFAR_SUBSET_PROPORTION
     kw: dict[str, Any] = dict(
         dataset=cell.dataset, data_root=data_root, partition=st.partition,
         classes_per_client=st.classes_per_client or 2, mode=cell.spec, sampler=cell.sampler,
@@ -156,18 +153,6 @@ def plan_grid(cells: Iterable[Cell], *, rounds: int | None = None, tiny: bool = 
 
 
 # --------------------------------------------------------------------------- running
-
-def _atomic_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
 
 def is_done(run_dir: Path) -> bool:
     """A finished run: run_experiment would read it back without training."""
@@ -214,7 +199,7 @@ def run_grid(plans: Sequence[PlannedRun], out: str | Path, *, progress: bool = T
                                run_id=p.config.run_id), indent=1)
         cell_path = rd / CELL_FILE
         if not cell_path.exists() or cell_path.read_text() != cell:  # labels only; results untouched
-            _atomic_text(cell_path, cell)
+            atomic_write_text(cell_path, cell)
         if is_done(rd):
             reused += 1
             continue
@@ -380,47 +365,49 @@ def _panels(n: int):
     return fig, axes
 
 
-def plot_learning_curves(runs: Sequence[RunResult], grid: str, dataset_label: str):
-    """One panel per mode, one line per sampler: mean test accuracy over seeds, band = +- 1 std."""
+def _per_mode_figure(runs: Sequence[RunResult], grid: str, dataset_label: str, draw, *, xlabel: str,
+                     ylabel: str, title: str):
+    """One panel per availability mode; `draw(ax, runs_of_one_sampler, label)` adds a sampler's line."""
     d = _by(runs, grid, dataset_label)
     modes = _order({m for m, _ in d}, paper.MODE_KEYS)
     fig, axes = _panels(len(modes))
     for ax, mode in zip(axes, modes, strict=False):
         for sampler in _order({s for m, s in d if m == mode}, paper.SAMPLERS):
-            rs = d[(mode, sampler)]
-            n = min(len(r.accuracy) for r in rs)
-            acc = np.array([r.accuracy[:n] for r in rs], dtype=np.float64)
-            x = np.asarray(rs[0].eval_rounds[:n])
-            mu, sd = np.nanmean(acc, axis=0), np.nanstd(acc, axis=0)
-            (line,) = ax.plot(x, mu, label=paper.SAMPLER_LABELS.get(sampler, sampler), lw=1.3)
-            if len(rs) > 1:
-                ax.fill_between(x, mu - sd, mu + sd, color=line.get_color(), alpha=0.15, lw=0)
-        ax.set(title=paper.MODE_SPECS.get(mode, mode), xlabel="round", ylabel="test accuracy")
+            draw(ax, d[(mode, sampler)], paper.SAMPLER_LABELS.get(sampler, sampler))
+        ax.set(title=paper.MODE_SPECS.get(mode, mode), xlabel=xlabel, ylabel=ylabel)
         ax.grid(alpha=0.3)
     if modes:
         axes[0].legend(fontsize="small")
-    fig.suptitle(f"{dataset_label}: test accuracy per availability mode")
+    fig.suptitle(f"{dataset_label}: {title}")
     return fig
+
+
+def plot_learning_curves(runs: Sequence[RunResult], grid: str, dataset_label: str):
+    """One panel per mode, one line per sampler: mean test accuracy over seeds, band = +- 1 std."""
+
+    def draw(ax, rs: list[RunResult], label: str) -> None:
+        n = min(len(r.accuracy) for r in rs)
+        acc = np.array([r.accuracy[:n] for r in rs], dtype=np.float64)
+        x = np.asarray(rs[0].eval_rounds[:n])
+        mu, sd = np.nanmean(acc, axis=0), np.nanstd(acc, axis=0)
+        (line,) = ax.plot(x, mu, label=label, lw=1.3)
+        if len(rs) > 1:
+            ax.fill_between(x, mu - sd, mu + sd, color=line.get_color(), alpha=0.15, lw=0)
+
+    return _per_mode_figure(runs, grid, dataset_label, draw, xlabel="round", ylabel="test accuracy",
+                            title="test accuracy per availability mode")
 
 
 def plot_count_distributions(runs: Sequence[RunResult], grid: str, dataset_label: str):
     """One panel per mode, one line per sampler: how often each client was selected, clients sorted from
     most to least selected (mean over seeds). A flat line is a fair sampler."""
-    d = _by(runs, grid, dataset_label)
-    modes = _order({m for m, _ in d}, paper.MODE_KEYS)
-    fig, axes = _panels(len(modes))
-    for ax, mode in zip(axes, modes, strict=False):
-        for sampler in _order({s for m, s in d if m == mode}, paper.SAMPLERS):
-            rs = d[(mode, sampler)]
-            counts = np.mean([np.sort(np.asarray(r.counts))[::-1] for r in rs], axis=0)
-            ax.plot(np.arange(1, len(counts) + 1), counts, label=paper.SAMPLER_LABELS.get(sampler, sampler),
-                    lw=1.3, drawstyle="steps-mid")
-        ax.set(title=paper.MODE_SPECS.get(mode, mode), xlabel="client (sorted)", ylabel="times selected")
-        ax.grid(alpha=0.3)
-    if modes:
-        axes[0].legend(fontsize="small")
-    fig.suptitle(f"{dataset_label}: selection counts per client")
-    return fig
+
+    def draw(ax, rs: list[RunResult], label: str) -> None:
+        counts = np.mean([np.sort(np.asarray(r.counts))[::-1] for r in rs], axis=0)
+        ax.plot(np.arange(1, len(counts) + 1), counts, label=label, lw=1.3, drawstyle="steps-mid")
+
+    return _per_mode_figure(runs, grid, dataset_label, draw, xlabel="client (sorted)",
+                            ylabel="times selected", title="selection counts per client")
 
 
 # --------------------------------------------------------------------------- writing
@@ -456,7 +443,7 @@ def write_summary(out: str | Path, rows: Sequence[dict[str, Any]], *, runs: Sequ
     for r in rows:
         w.writerow({k: _fmt(r[k], 6) if isinstance(r[k], float) else r[k] for k in SUMMARY_COLUMNS})
     written = {"csv": out / "summary.csv"}
-    _atomic_text(written["csv"], buf.getvalue())
+    atomic_write_text(written["csv"], buf.getvalue())
 
     pictures: list[tuple[str, str]] = []
     if figures and runs:
@@ -492,7 +479,7 @@ def write_summary(out: str | Path, rows: Sequence[dict[str, Any]], *, runs: Sequ
     if pictures:
         md += ["", "## Figures", ""] + [f"![{t}]({n})" for t, n in pictures]
     written["md"] = out / "summary.md"
-    _atomic_text(written["md"], "\n".join(md) + "\n")
+    atomic_write_text(written["md"], "\n".join(md) + "\n")
     return written
 
 
@@ -566,10 +553,11 @@ def main(args: argparse.Namespace) -> int:
         return 2
     out = Path(args.out)
     if args.dry_run:
-        done = sum(is_done(out / RUNS_DIR / p.dirname) for p in plans)
-        for p in plans:
+        finished = [is_done(out / RUNS_DIR / p.dirname) for p in plans]
+        done = sum(finished)
+        for p, is_finished in zip(plans, finished, strict=True):
             c = p.config
-            state = "done" if is_done(out / RUNS_DIR / p.dirname) else "todo"
+            state = "done" if is_finished else "todo"
             print(f"{state}  {p.dataset_label:28s} {p.cell.spec:8s} {p.cell.sampler:8s} seed={p.cell.seed} "
                   f"N={c.num_clients} M={c.m} R={c.rounds} E={c.epochs} steps={c.steps} lr={c.lr:g}  "
                   f"{p.dirname}")

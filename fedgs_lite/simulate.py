@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from fedgs_lite._plot import figure_and_axes
 from fedgs_lite.metrics import (
     count_variance,
     jain_index,
     label_coverage_rounds,
     mean_pairwise_distance_rounds,
+    per_round_counts,
 )
-from fedgs_lite.samplers import SAMPLERS, Sampler, fresh_sampler, make_sampler
+from fedgs_lite.samplers import SAMPLERS, Sampler, _check_m, fresh_sampler, make_sampler
 
 
 @dataclass
@@ -113,11 +115,10 @@ def simulate_sampling(sampler: Sampler, availability, rounds: int, m: int, rng: 
     """
     if isinstance(rounds, bool) or int(rounds) != rounds or rounds < 1:
         raise ValueError(f"rounds must be an integer >= 1, got {rounds!r}")
-    if isinstance(m, bool) or int(m) != m or m < 1:
-        raise ValueError(f"m (clients per round) must be an integer >= 1, got {m!r}")
+    m = _check_m(m)
     if not callable(getattr(sampler, "select", None)):
         raise ValueError(f"sampler must have a select(available, m, round_idx, rng) method, got {sampler!r}")
-    rounds, m = int(rounds), int(m)
+    rounds = int(rounds)
     trace = _trace(availability, rounds, rng)
     n = trace.shape[1]
     sampler = fresh_sampler(sampler)
@@ -150,10 +151,7 @@ def simulate_sampling(sampler: Sampler, availability, rounds: int, m: int, rng: 
     seconds = time.perf_counter() - start
 
     # Metrics, vectorised over rounds: one scatter-add builds the (T, N) selection matrix.
-    lengths = np.fromiter((s.size for s in selected), dtype=np.int64, count=rounds)
-    selection = np.zeros((rounds, n), dtype=np.int64)
-    if lengths.sum():
-        np.add.at(selection, (np.repeat(np.arange(rounds), lengths), np.concatenate(selected)), 1)
+    selection = per_round_counts(selected, n)
     cumulative = np.cumsum(selection, axis=0)
     return SimulationResult(
         name=name or str(getattr(sampler, "name", type(sampler).__name__)),
@@ -233,18 +231,9 @@ def compare_samplers(names: Sequence[str | Sampler], availability_spec: str, sta
 
 # --------------------------------------------------------------------------- plots
 
-def _axes(ax, figsize=(8, 3.5)):
-    if ax is not None:
-        return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
-
-
 def plot_counts(result: SimulationResult, *, sort: bool = True, show_availability: bool = True, ax=None):
     """Bars of sampling counts per client; beside them (right axis) how often each was available."""
-    fig, ax = _axes(ax)
+    fig, ax = figure_and_axes(ax, (8, 3.5))
     counts = result.counts
     freq = result.availability_frequency
     order = np.argsort(-freq, kind="stable") if sort else np.arange(counts.size)
@@ -269,7 +258,7 @@ def plot_counts(result: SimulationResult, *, sort: bool = True, show_availabilit
 
 def plot_variance(results: Mapping[str, SimulationResult] | Sequence[SimulationResult], *, ax=None):
     """Count variance over rounds for several results (one line per sampler)."""
-    fig, ax = _axes(ax)
+    fig, ax = figure_and_axes(ax, (8, 3.5))
     items = results.items() if isinstance(results, Mapping) else ((r.name, r) for r in results)
     for label, r in items:
         ax.plot(np.arange(1, r.rounds + 1), r.variance, label=label)
@@ -284,7 +273,7 @@ def plot_selection_heatmap(result: SimulationResult, *, max_rounds: int | None =
     picked (darker when MD picked a client more than once)."""
     from matplotlib.colors import ListedColormap
 
-    fig, ax = _axes(ax, figsize=(9, 4))
+    fig, ax = figure_and_axes(ax, (9, 4))
     t = result.rounds if max_rounds is None else min(result.rounds, max_rounds)
     img = np.where(result.available[:t], 1, 0) + np.minimum(result.selection[:t], 2)
     cmap = ListedColormap(["#d9d9d9", "#f7fbff", "#4292c6", "#08306b"])

@@ -83,3 +83,12 @@ def test_round_variants_match_single_round_functions():
                                [mean_pairwise_distance(s, D) for s in per_round])
     with pytest.raises(ValueError, match="clients"):
         label_coverage_rounds(selection[:, :3], HIST)
+
+
+def test_per_round_counts_counts_repeats_and_empty_rounds():
+    from fedgs_lite.metrics import per_round_counts
+
+    x = per_round_counts([[1, 1, 2], [], np.array([3])], 4)
+    assert x.dtype == np.int64
+    assert x.tolist() == [[0, 2, 1, 0], [0, 0, 0, 0], [0, 0, 0, 1]]
+    assert per_round_counts([], 3).shape == (0, 3)
