@@ -40,11 +40,6 @@ def badges_markdown(notebook: str, slug: str = REPO_SLUG) -> str:
             f"({colab_url(notebook, slug)})")
 
 
-def colab_install_command(slug: str = REPO_SLUG) -> list[str]:
-    """pip arguments the notebooks' guarded Colab cell runs (nothing runs outside Colab)."""
-    return ["pip", "install", "-q", f"git+https://github.com/{slug}"]
-
-
 def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
