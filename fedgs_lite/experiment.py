@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from fedgs_lite._io import atomic_write, atomic_write_text
+from fedgs_lite.graph import EPSILON, SIGMA
 
 ENGINES = ("auto", "batched", "sequential")  # as training.ENGINES; torch is imported lazily
 DEVICES = ("auto", "cpu", "cuda")
@@ -75,8 +76,8 @@ class ExperimentConfig:
     alpha: float = 0.1            # FedGS trade-off between diversity and fair counts
     solver: str = "fast"
     graph_features: str = "label"
-    epsilon: float = 0.01         # 3DG edge threshold and length scale: graph.EPSILON / graph.SIGMA,
-    sigma: float = 0.1            # the values the authors' code ran (see fedgs_lite/graph.py)
+    epsilon: float = EPSILON      # 3DG edge threshold and length scale: the values the authors' code
+    sigma: float = SIGMA          # ran (see fedgs_lite/graph.py)
     poc_d: int | None = None      # Power-of-Choice candidate-set size (None: all available)
     clients_per_round: int | None = None
     proportion: float = 0.2       # used when clients_per_round is None
