@@ -31,7 +31,8 @@ from fedgs_lite.graph import (
     normalise_distances,
     shortest_paths,
 )
-from fedgs_lite.selection import count_penalty, relative_gap, solve_selection
+from fedgs_lite.objective import count_penalty, relative_gap
+from fedgs_lite.solvers import solve_selection
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 TOL = 0.005  # "within 0.5%"

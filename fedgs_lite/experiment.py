@@ -103,7 +103,7 @@ class ExperimentConfig:
         from fedgs_lite.data import DATASETS
         from fedgs_lite.partition import SCHEMES
         from fedgs_lite.samplers import available_samplers
-        from fedgs_lite.selection import METHODS as SOLVERS
+        from fedgs_lite.solvers import METHODS as SOLVERS
 
         dataset = self.dataset.lower().replace("-", "_")
         _check(dataset in DATASETS, f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from fedgs_lite.solvers import SolverComparison, compare_solvers
+
 EPSILONS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)  # the authors' sweep in 3DG_builder.py
 FEATURES = ("label", "update")
 
@@ -339,36 +341,9 @@ def _sampler_figure(result, graph, label_distributions, spec: str, t: int, count
     return fig
 
 
-# ----------------------------------------------------------------------------- solvers
-
-
-@dataclass(frozen=True, eq=False)
-class SolverComparison:
-    """Fast heuristic vs exact solver on one round's selection problem."""
-
-    fast: Any       # SelectionResult
-    exact: Any      # SelectionResult
-    gap: float      # selection.relative_gap of the fast objective to the exact bound (0 = optimal)
-    same_selection: bool
-
-
-def compare_solvers(distances_sub: np.ndarray, u: np.ndarray, alpha: float, m: int, *,
-                    exact_method: str = "exact", time_limit: float = 5.0, seed: int = 0) -> SolverComparison:
-    """Solve one selection problem with "fast" and `exact_method` ("exact" MILP or "brute")."""
-    from fedgs_lite.selection import relative_gap, solve_selection
-
-    rng = np.random.default_rng(seed)
-    fast = solve_selection(distances_sub, u, alpha, m, "fast", rng=rng)
-    exact = solve_selection(distances_sub, u, alpha, m, exact_method, time_limit=time_limit, rng=rng)
-    bound = exact.objective if exact.bound is None else max(exact.bound, exact.objective)
-    gap = relative_gap(fast.objective, bound, np.asarray(u, dtype=float), m)
-    same = bool(np.array_equal(np.sort(fast.selected), np.sort(exact.selected)))
-    return SolverComparison(fast=fast, exact=exact, gap=float(gap), same_selection=same)
-
-
 def round_problem(result, distances: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """FedGS's selection problem in round `t` of a SimulationResult: (available ids, D[A, A], u, M)."""
-    from fedgs_lite.selection import count_penalty
+    from fedgs_lite.objective import count_penalty
 
     counts = result.selection[:t].sum(axis=0)
     ids = np.flatnonzero(result.available[t])

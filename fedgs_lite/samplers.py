@@ -23,7 +23,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from fedgs_lite.selection import FAST_STARTS
+from fedgs_lite.solvers import FAST_STARTS
 
 SAMPLERS = ("uniform", "md", "poc", "fedgs")
 
@@ -175,7 +175,7 @@ class FedGSSampler:
     """FedGS: each round pick m available clients that are far apart on the 3DG and rarely sampled.
 
     Keeps the sampling counts v (length K); each round scores the available clients with
-    `selection.count_penalty`, solves the selection problem with `selection.solve_selection` (method
+    `objective.count_penalty`, solves the selection problem with `solvers.solve_selection` (method
     `solver`: "fast", "exact" or "brute"; `starts` > 1 = multi-start "fast") and adds 1 to the
     selected clients' counts. `last_result` holds the round's SelectionResult (solver, status, gap).
     A single available client is selected.
@@ -210,7 +210,8 @@ class FedGSSampler:
         return dataclasses.replace(self)
 
     def select(self, available, m, round_idx, rng):
-        from fedgs_lite.selection import count_penalty, solve_selection
+        from fedgs_lite.objective import count_penalty
+        from fedgs_lite.solvers import solve_selection
 
         ids = available_ids(available, self.num_clients)
         m = min(_check_m(m), ids.size)  # the authors' M = min(N_t, clients_per_round)

@@ -483,10 +483,11 @@ import importlib.util
 import numpy as np
 
 from fedgs_lite.availability import ClientStats
-from fedgs_lite.explorers import compare_solvers, demo_federation, round_problem
+from fedgs_lite.explorers import demo_federation, round_problem
 from fedgs_lite.graph import build_3dg, label_features
 from fedgs_lite.notebook_utils import record
 from fedgs_lite.simulate import compare_samplers, plot_counts, plot_selection_heatmap, plot_variance
+from fedgs_lite.solvers import compare_solvers
 from fedgs_lite.widgets import sampler_explorer
 
 fed = demo_federation(num_clients, seed)

@@ -18,7 +18,7 @@ def test_unknown_attribute_raises_attribute_error():
 
 
 def test_import_stays_light():
-    code = ("import sys, fedgs_lite, fedgs_lite.availability, fedgs_lite.selection, fedgs_lite.experiment; "
+    code = ("import sys, fedgs_lite, fedgs_lite.availability, fedgs_lite.solvers, fedgs_lite.experiment; "
             "print(sorted(m for m in ('torch', 'cvxpy', 'ipywidgets', 'papermill') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,13 +1,4 @@
-"""The FedGS per-round selection problem and three ways to solve it.
-
-Over the N_t available clients (candidates), with D_sub = D[A, A] and M clients to pick:
-
-    maximise  sum_{i<j} H_ij x_i x_j + sum_i u_i x_i   s.t.  sum_i x_i = M,  x binary,
-    H = alpha * 2 / (M (M - 1)) * D_sub,   u = count_penalty(counts, available, M)   (authors' code).
-
-The first term rewards picking clients that are far apart on the 3DG (alpha times their mean
-pairwise distance), the second picks rarely sampled clients. With M = 1 there are no pairs, so the
-pairwise term is 0 (the authors' 2/(M(M-1)) divided by zero there).
+"""Three ways to solve the FedGS selection problem (objective.py): fast, exact, brute.
 
 Methods of `solve_selection`:
 - "fast" (default): greedy construction + best-improvement 1-swap local search, numpy-vectorised.
@@ -18,10 +9,6 @@ Methods of `solve_selection`:
   when HiGHS proves it; on the time limit it returns the better of the MILP incumbent and the "fast"
   selection, with the MILP dual bound (None if HiGHS reports none).
 - "brute": every subset, for tests and tiny instances.
-
-Gaps are relative to the objective with u shifted so that min(u) = 0 (a constant per selected
-client, so no argmax changes); the raw objective is often near 0 or negative, where a plain
-relative gap says nothing. See `relative_gap`.
 """
 
 from __future__ import annotations
@@ -36,6 +23,8 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+
+from fedgs_lite.objective import fedgs_objective, pair_scale, relative_gap, validate_problem
 
 METHODS = ("fast", "exact", "brute")
 # Greedy + swap from 4 first picks: at N = 1000 one start was up to 1.8% below the best of 40 starts,
@@ -74,85 +63,6 @@ def _quiet_stdout_fd():
         os.close(saved)
 
 
-def count_penalty(counts: np.ndarray, available: np.ndarray, m: int) -> np.ndarray:
-    """u_i = -(2 (v_i - mean(v) - M/N_t) + 1) / (K - 1) for the available ids (authors' formula).
-
-    counts: sampling counts v of all K clients. available: ids (or a boolean mask of length K).
-    M = min(m, N_t) as in the authors' code. With K = 1 the formula divides by zero; u = 0 then.
-    """
-    v = np.asarray(counts, dtype=float)
-    if v.ndim != 1 or v.size == 0:
-        raise ValueError(f"counts must be a non-empty 1-D array (one count per client), got shape {v.shape}")
-    k = v.size
-    a = np.asarray(available)
-    if a.dtype == bool:
-        if a.shape != (k,):
-            raise ValueError(f"boolean availability mask must have length {k}, got shape {a.shape}")
-        a = np.flatnonzero(a)
-    a = a.astype(np.int64).ravel()
-    if a.size == 0:
-        raise ValueError("no available clients: count_penalty needs at least one candidate")
-    if a.min() < 0 or a.max() >= k:
-        raise ValueError(f"available ids must be in 0..{k - 1}")
-    if np.unique(a).size != a.size:
-        raise ValueError("available ids contain duplicates; each candidate must appear once")
-    if m < 1:
-        raise ValueError(f"m must be >= 1, got {m}")
-    if k == 1:
-        return np.zeros(a.size)
-    m_eff = min(int(m), a.size)
-    u = -(2.0 * (v - v.mean() - m_eff / a.size) + 1.0) / (k - 1)
-    return u[a]
-
-
-def _pair_scale(alpha: float, m: int) -> float:
-    return alpha * 2.0 / (m * (m - 1)) if m > 1 else 0.0
-
-
-def fedgs_objective(selected, distances_sub, u, alpha, m) -> float:
-    """Objective of a selection (positions into the candidate list): alpha * mean pair distance + sum u."""
-    sel = np.asarray(selected, dtype=np.int64).ravel()
-    d = np.asarray(distances_sub, dtype=float)
-    u = np.asarray(u, dtype=float)
-    pair_sum = d[np.ix_(sel, sel)].sum() / 2.0 - np.trace(d[np.ix_(sel, sel)]) / 2.0
-    return float(_pair_scale(float(alpha), int(m)) * pair_sum + u[sel].sum())
-
-
-def relative_gap(value: float, bound: float, u: np.ndarray, m: int) -> float:
-    """(bound - value) / (bound - m * min(u)): the gap of the objective with u shifted to min 0.
-
-    0 when value reaches the bound; 0 also when the shifted bound is 0 (then value equals it).
-    """
-    scale = bound - m * float(np.min(u))
-    diff = max(bound - value, 0.0)
-    if scale <= 1e-15:
-        return 0.0 if diff <= 1e-15 else math.inf
-    return diff / scale
-
-
-def _validate(distances_sub, u, alpha, m) -> tuple[np.ndarray, np.ndarray, float, int]:
-    d = np.asarray(distances_sub, dtype=float)
-    u = np.asarray(u, dtype=float).ravel()
-    if d.ndim != 2 or d.shape[0] != d.shape[1]:
-        raise ValueError(f"distances_sub must be a square (N_t, N_t) matrix, got shape {d.shape}")
-    if d.shape[0] != u.size:
-        raise ValueError(f"distances_sub is {d.shape} but u has {u.size} entries; they must match")
-    if u.size == 0:
-        raise ValueError("no candidates: solve_selection needs at least one available client")
-    if not np.all(np.isfinite(d)):
-        raise ValueError("distances_sub contains NaN or inf")
-    if not np.all(np.isfinite(u)):
-        raise ValueError("u contains NaN or inf")
-    if not (np.array_equal(d, d.T) or np.allclose(d, d.T, rtol=1e-9, atol=1e-12)):
-        raise ValueError("distances_sub must be symmetric")
-    alpha = float(alpha)
-    if not np.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"alpha must be a finite number >= 0, got {alpha}")
-    if int(m) != m or m < 1:
-        raise ValueError(f"m must be an integer >= 1, got {m}")
-    return d, u, alpha, int(m)
-
-
 def solve_selection(distances_sub, u, alpha, m, method: str = "fast", *, time_limit: float = 5.0,
                     rng: np.random.Generator | None = None, starts: int = FAST_STARTS) -> SelectionResult:
     """Pick m of the N_t candidates maximising the FedGS objective.
@@ -164,13 +74,13 @@ def solve_selection(distances_sub, u, alpha, m, method: str = "fast", *, time_li
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     t0 = time.perf_counter()
-    d, u, alpha, m = _validate(distances_sub, u, alpha, m)
+    d, u, alpha, m = validate_problem(distances_sub, u, alpha, m)
     n = u.size
     if m >= n or m == 1:
         sel = np.arange(n) if m >= n else np.array([int(np.argmax(u))])
         obj = fedgs_objective(sel, d, u, alpha, min(m, n))
         return SelectionResult(sel, obj, obj, 0.0, "trivial", method, time.perf_counter() - t0)
-    w = d * _pair_scale(alpha, m)  # pair weights H; the diagonal is not part of the problem
+    w = d * pair_scale(alpha, m)  # pair weights H; the diagonal is not part of the problem
     np.fill_diagonal(w, 0.0)
     if method == "fast":
         sel = _fast(w, u, m, max(1, int(starts)), rng)
@@ -191,6 +101,28 @@ def solve_selection(distances_sub, u, alpha, m, method: str = "fast", *, time_li
     gap = None if bound is None else relative_gap(obj, bound, u, m)
     status = "optimal" if proven else "time_limit"
     return SelectionResult(sel, obj, bound, gap, status, method, time.perf_counter() - t0)
+
+
+@dataclass(frozen=True, eq=False)
+class SolverComparison:
+    """Fast heuristic vs exact solver on one round's selection problem."""
+
+    fast: SelectionResult
+    exact: SelectionResult
+    gap: float      # objective.relative_gap of the fast objective to the exact bound (0 = optimal)
+    same_selection: bool
+
+
+def compare_solvers(distances_sub: np.ndarray, u: np.ndarray, alpha: float, m: int, *,
+                    exact_method: str = "exact", time_limit: float = 5.0, seed: int = 0) -> SolverComparison:
+    """Solve one selection problem with "fast" and `exact_method` ("exact" MILP or "brute")."""
+    rng = np.random.default_rng(seed)
+    fast = solve_selection(distances_sub, u, alpha, m, "fast", rng=rng)
+    exact = solve_selection(distances_sub, u, alpha, m, exact_method, time_limit=time_limit, rng=rng)
+    bound = exact.objective if exact.bound is None else max(exact.bound, exact.objective)
+    gap = relative_gap(fast.objective, bound, np.asarray(u, dtype=float), m)
+    same = bool(np.array_equal(np.sort(fast.selected), np.sort(exact.selected)))
+    return SolverComparison(fast=fast, exact=exact, gap=float(gap), same_selection=same)
 
 
 # ---------------------------------------------------------------- fast: greedy + 1-swap local search

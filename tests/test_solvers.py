@@ -4,14 +4,8 @@ import numpy as np
 import pytest
 
 from fedgs_lite.graph import build_3dg, label_features
-from fedgs_lite.selection import (
-    METHODS,
-    SelectionResult,
-    count_penalty,
-    fedgs_objective,
-    relative_gap,
-    solve_selection,
-)
+from fedgs_lite.objective import count_penalty, fedgs_objective, relative_gap
+from fedgs_lite.solvers import METHODS, SelectionResult, solve_selection
 
 has_highs = True
 try:
@@ -244,7 +238,7 @@ def test_exact_solver_prints_no_solver_banner():
     import subprocess
     import sys
 
-    code = ("import numpy as np; from fedgs_lite.selection import solve_selection; "
+    code = ("import numpy as np; from fedgs_lite.solvers import solve_selection; "
             "d = np.ones((6, 6)) - np.eye(6); "
             "r = solve_selection(d, np.zeros(6), 0.1, 3, method='exact'); print('status', r.status)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
