@@ -94,18 +94,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    from fedgs_lite.config import LocalTraining
     from fedgs_lite.data import load_dataset
-    from fedgs_lite.models import count_flops, make_model
-    from fedgs_lite.partition import partition
-    from fedgs_lite.training import (
-        DeviceData,
-        LocalTraining,
-        aggregate,
-        default_device,
-        get_params,
-        local_train,
-        make_schedule,
-    )
+    from fedgs_lite.models import count_flops, get_params, make_model
+    from fedgs_lite.partitions import partition
+    from fedgs_lite.server import aggregate
+    from fedgs_lite.training import DeviceData, default_device, local_train, make_schedule
 
     device = torch.device(args.device) if args.device else default_device()
     root = args.data_root or os.environ.get("FEDGS_DATA")
@@ -114,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     data = DeviceData.from_federated(fed, device)
     model = make_model("fashion_mnist", ds.input_shape, ds.num_classes,
                        generator=torch.Generator().manual_seed(args.seed)).to(device)
-    cfg = LocalTraining(epochs=args.epochs, steps=args.steps, batch_size=args.batch, lr=args.lr)
+    epochs = None if args.steps is not None else args.epochs  # steps, when given, replace epochs
+    cfg = LocalTraining(epochs=epochs, steps=args.steps, batch_size=args.batch, lr=args.lr)
     fwd = count_flops(model, ds.input_shape)
 
     n_rounds = args.warmup + args.rounds

@@ -1,44 +1,61 @@
 """fedgs_lite: learn and study FedGS client sampling under arbitrary client availability.
 
-Public names are loaded on first use so that `import fedgs_lite` stays fast and optional heavy
-dependencies (cvxpy, ipywidgets) are only imported by the functions that need them.
-The partition function is `fedgs_lite.partition.partition`: a package attribute of that name would be
-replaced by the submodule as soon as it is imported.
+Every public name is available at the top level (`from fedgs_lite import run_experiment`), which is
+how the notebooks import them, so moving a function between modules never breaks a notebook. Names
+are loaded on first use, so `import fedgs_lite` stays fast and optional heavy dependencies (torch,
+cvxpy, ipywidgets) are imported only by what needs them. `EXPORTS` says which module holds each name;
+docs/api.md lists them with their signatures.
 """
 
 from importlib import import_module
 
 __version__ = "0.1.0"
 
-_EXPORTS = {
-    "Dataset": "data", "load_dataset": "data", "make_synthetic": "data", "DATASETS": "data",
-    "resolve_data_roots": "data",
-    "FederatedDataset": "partition", "plot_partition": "partition",
-    "describe": "partition", "SCHEMES": "partition",
-    "Availability": "availability", "ClientStats": "availability", "make_availability": "availability",
-    "register_mode": "availability", "unregister_mode": "availability", "parse_mode": "availability",
-    "MODES": "availability", "describe_mode": "availability", "available_modes": "availability",
-    "FEDGS_DEFAULT_BETAS": "availability", "FLGO_DEFAULT_BETAS": "availability",
-    "availability_summary": "availability", "plot_availability_heatmap": "availability",
-    "plot_availability_probs": "availability",
-    "Graph3DG": "graph", "build_3dg": "graph", "label_features": "graph", "edge_scores": "graph",
-    "plot_3dg": "graph",
-    "solve_selection": "solvers", "SelectionResult": "solvers", "compare_solvers": "solvers",
-    "count_penalty": "objective", "fedgs_objective": "objective", "relative_gap": "objective",
-    "make_sampler": "samplers", "SAMPLERS": "samplers", "register_sampler": "samplers",
-    "available_samplers": "samplers", "UniformSampler": "samplers",
-    "MDSampler": "samplers", "PowerOfChoiceSampler": "samplers", "FedGSSampler": "samplers",
-    "simulate_sampling": "simulate", "compare_samplers": "simulate", "SimulationResult": "simulate",
-    "ExperimentConfig": "experiment", "run_experiment": "experiment", "History": "experiment",
-    "compare": "experiment", "comparison_table": "experiment", "plot_learning_curves": "experiment",
+_BY_MODULE = {
+    "data": ("Dataset", "load_dataset", "make_synthetic", "DATASETS"),
+    "readers": ("resolve_data_roots",),
+    "partitions": ("FederatedDataset", "partition", "federate", "describe", "label_distributions", "SCHEMES"),
+    "masks": ("Availability", "ClientStats", "availability_summary"),
+    "availability": ("make_availability", "register_mode", "unregister_mode", "parse_mode", "MODES",
+                     "describe_mode", "available_modes", "FEDGS_DEFAULT_BETAS", "FLGO_DEFAULT_BETAS"),
+    "graph": ("Graph3DG", "build_3dg", "label_features", "label_3dg", "edge_scores", "cosine_similarity",
+              "edge_lengths", "normalise_distances", "floyd_warshall_python"),
+    "features": ("update_feature_matrix",),
+    "objective": ("count_penalty", "fedgs_objective", "relative_gap"),
+    "solvers": ("solve_selection", "SelectionResult", "compare_solvers"),
+    "samplers": ("make_sampler", "SAMPLERS", "register_sampler", "unregister_sampler", "available_samplers",
+                 "SamplerContext", "UniformSampler", "MDSampler", "PowerOfChoiceSampler", "FedGSSampler"),
+    "simulate": ("simulate_sampling", "compare_samplers", "SimulationResult", "round_problem",
+                 "label_prior_losses"),
+    "config": ("ExperimentConfig", "LocalTraining"),
+    "history": ("History",),
+    "rundir": ("load_history", "final_params"),
+    "training": ("default_device",),
+    "loop": ("run_experiment", "run_cohort", "group_cohorts"),
+    "report": ("compare", "comparison_rows", "comparison_table", "plot_learning_curves"),
+    "grid": ("grid_cells", "plan_grid", "run_grid"),
+    "budget": ("grid_budget", "format_budget"),
+    "summary": ("load_runs", "summarise", "read_summary", "format_summary", "compare_rankings",
+                "accuracy_figure", "counts_figure"),
+    "tables": ("format_table", "write_csv"),
+    "plots": ("plot_partition", "plot_availability_heatmap", "plot_availability_probs", "plot_3dg",
+              "plot_counts", "plot_variance", "plot_selection_heatmap", "plot_curves"),
+    "explorers": ("demo_federation", "explore_availability", "explore_graph", "explore_sampler"),
+    "widgets": ("availability_explorer", "graph_explorer", "sampler_explorer"),
+    "notebook_utils": ("record", "load_record", "badges_markdown", "COLAB_INSTALL"),
 }
+EXPORTS = {name: module for module, names in _BY_MODULE.items() for name in names}
+MODULES = ("paper",)  # modules exported as they are: the paper's settings, each value with its source
+__all__ = sorted([*EXPORTS, *MODULES])
 
 
 def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(import_module(f"fedgs_lite.{_EXPORTS[name]}"), name)
+    if name in EXPORTS:
+        return getattr(import_module(f"fedgs_lite.{EXPORTS[name]}"), name)
+    if name in MODULES:
+        return import_module(f"fedgs_lite.{name}")
     raise AttributeError(f"module 'fedgs_lite' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_EXPORTS))
+    return sorted(list(globals()) + __all__)

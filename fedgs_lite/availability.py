@@ -1,34 +1,14 @@
-"""Client availability modes: the probability that client i can be reached in round t.
+"""Client availability modes: the probability p_i(t) that client i can be reached in round t.
 
-FedGS studies client sampling when clients come and go ("arbitrary client availability"). Each mode
-below turns per-client statistics (data size, label histogram) into probabilities ``p_i(t)``; in every
-round each client is available independently with probability ``p_i(t)`` (a Bernoulli draw), and if
-nobody is available the whole draw is repeated, as the authors' simulator does (so the mask is drawn
-conditionally on "at least one client available").
+Each mode turns per-client statistics (data size, label histogram: `ClientStats`) into probabilities
+p_i(t); `masks.Availability` draws the rounds' masks from them. `MODES` holds one row per built-in mode
+(its rule, the authors' name, its FedGS and FLGo default beta, its beta range and a description).
 
 A mode is named by a spec string ``"KEY"`` or ``"KEY-beta"`` (``"LN"``, ``"LN-0.1"``, ``"MDF-1e-4"``).
 Keys are case-insensitive and canonicalised to upper case; the authors' long names (``"LogNormal"``,
-``"MoreDataFirst"``, ...) are accepted as aliases. With L classes, |D_i| client i's data size and
-"labels of i" the classes with a nonzero count in its histogram:
-
-======  ===============  ===========================================================  =======  =====
-key     authors' name    rule                                                         FedGS    FLGo
-======  ===============  ===========================================================  =======  =====
-IDL     ideal            p = 1                                                        -        -
-MDF     MoreDataFirst    p_i = |D_i|^beta / max_j |D_j|^beta            (beta >= 0)   1e-5     1e-4
-LDF     LessDataFirst    p_i = |D_i|^-beta / max_j |D_j|^-beta          (beta >= 0)   0.1      0.5
-YMF     YMaxFirst        p_i = beta * min(labels of i) / (L-1) + 1 - beta  (0..1)     0.1      0.1
-YFF     FewerYFirst      p_i = beta * (number of labels of i) / L + 1 - beta  (0..1)  0.1      0.2
-HOMO    Homogeneous      p_i = 1 - beta                                     (0..1)    0.8      0.2
-LN      LogNormal        p_i = T_i / max_j T_j, T_i ~ LogNormal(0, -ln(1-beta))  [0,1)  0.1     0.1
-SLN     SinLogNormal     LN's p_i * (0.4 sin(2 pi (t mod 24) / 23) + 0.5)      [0,1)  0.1      0.1
-YC      YCycle           p_i(t) = beta * [i holds label (t mod 10L) // 10] + 1 - beta  0.5     0.5
-======  ===============  ===========================================================  =======  =====
-
-Defaults: the kit uses the authors' FedGS defaults (``FEDGS_DEFAULT_BETAS``, faithful to the paper);
-the later FLGo framework's defaults are kept in ``FLGO_DEFAULT_BETAS`` (pass them explicitly, e.g.
-``f"HOMO-{FLGO_DEFAULT_BETAS['HOMO']}"``). Note HOMO's default differs in meaning: the authors' 0.8
-gives p = 0.2, FLGo's 0.2 gives p = 0.8.
+``"MoreDataFirst"``, ...) are accepted as aliases. Without a beta the authors' FedGS default is used
+(faithful to the paper); FLGo's differ (``FLGO_DEFAULT_BETAS``): HOMO's 0.8 gives p = 0.2, FLGo's 0.2
+gives p = 0.8.
 
 Details taken from the authors' code (``utils/systemic_simulator.py`` in WwZzz/FedGS):
 - SLN's factor is the table ``0.4 * sin(linspace(0, 2 pi, 24)) + 0.5`` indexed by ``t mod 24``, i.e.
@@ -40,7 +20,7 @@ Details taken from the authors' code (``utils/systemic_simulator.py`` in WwZzz/F
 - LN/SLN draw T_i once, at construction, from the rng given to :func:`make_availability`. The authors
   use sigma = -ln(1 - beta - 1e-6); we use -ln(1 - beta), so beta = 0 gives the ideal mode exactly.
 
-Add your own mode with :func:`register_mode`.
+Add your own mode with :func:`register_mode`; built-in modes are registered the same way.
 """
 
 from __future__ import annotations
@@ -48,108 +28,18 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from fedgs_lite._plot import figure_and_axes
-
-MODES = ("IDL", "MDF", "LDF", "YMF", "YFF", "HOMO", "LN", "SLN", "YC")
-
-FEDGS_DEFAULT_BETAS: dict[str, float | None] = {
-    "IDL": None, "MDF": 1e-5, "LDF": 0.1, "YMF": 0.1, "YFF": 0.1, "HOMO": 0.8, "LN": 0.1, "SLN": 0.1,
-    "YC": 0.5,
-}
-FLGO_DEFAULT_BETAS: dict[str, float | None] = {
-    "IDL": None, "MDF": 1e-4, "LDF": 0.5, "YMF": 0.1, "YFF": 0.2, "HOMO": 0.2, "LN": 0.1, "SLN": 0.1,
-    "YC": 0.5,
-}
-AUTHOR_NAMES: dict[str, str] = {
-    "IDL": "ideal", "MDF": "MoreDataFirst", "LDF": "LessDataFirst", "YMF": "YMaxFirst",
-    "YFF": "FewerYFirst", "HOMO": "Homogeneous", "LN": "LogNormal", "SLN": "SinLogNormal",
-    "YC": "YCycle",
-}
+from fedgs_lite.masks import Availability, ClientStats
+from fedgs_lite.masks import Periodic as _Periodic  # the rules' schedules; the aliases keep their bodies
+from fedgs_lite.masks import Static as _Static  # as first written
+from fedgs_lite.registry import Registry
 
 SLN_PERIOD = 24
 YC_ROUNDS_PER_LABEL = 10
-# Below this chance of drawing a non-empty mask the redraw loop would effectively never end.
-_MIN_NONEMPTY_PROB = 1e-6
-
-
-# --------------------------------------------------------------------------------------------------
-# Client statistics
-
-
-@dataclass(frozen=True, eq=False)
-class ClientStats:
-    """What availability modes may depend on: data sizes (N,) and label histograms (N, C)."""
-
-    sizes: np.ndarray
-    label_histograms: np.ndarray
-
-    def __post_init__(self) -> None:
-        sizes = np.asarray(self.sizes)
-        hist = np.asarray(self.label_histograms)
-        if sizes.ndim != 1 or sizes.size == 0:
-            raise ValueError(f"sizes must be a non-empty 1-D array, got shape {sizes.shape}")
-        if hist.ndim != 2 or hist.shape[0] != sizes.size or hist.shape[1] == 0:
-            raise ValueError(
-                f"label_histograms must have shape (N={sizes.size}, C>=1), got {hist.shape}")
-        if not (np.all(np.isfinite(sizes)) and np.all(sizes >= 0)):
-            raise ValueError("sizes must be finite and non-negative")
-        if not (np.all(np.isfinite(hist)) and np.all(hist >= 0)):
-            raise ValueError("label_histograms must be finite and non-negative")
-        object.__setattr__(self, "sizes", sizes)
-        object.__setattr__(self, "label_histograms", hist)
-
-    @classmethod
-    def from_federated(cls, fed: Any) -> ClientStats:
-        """From a :class:`~fedgs_lite.partition.FederatedDataset` (uses its sizes and histograms)."""
-        return cls(sizes=np.asarray(fed.sizes), label_histograms=np.asarray(fed.label_histograms))
-
-    @property
-    def num_clients(self) -> int:
-        return int(self.sizes.size)
-
-    @property
-    def num_classes(self) -> int:
-        return int(self.label_histograms.shape[1])
-
-    @property
-    def has_label(self) -> np.ndarray:
-        """Bool (N, C): client i holds class c (nonzero count)."""
-        return self.label_histograms > 0
-
-
-# --------------------------------------------------------------------------------------------------
-# Probability schedules: what a mode factory builds
-
-
-class _Static:
-    """p(t) does not depend on t."""
-
-    def __init__(self, p: np.ndarray) -> None:
-        self.p = np.asarray(p, dtype=float)
-
-    def __call__(self, t: int) -> np.ndarray:
-        return self.p.copy()
-
-    def many(self, ts: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(self.p, (len(ts), self.p.size))
-
-
-class _Periodic:
-    """p(t) = table[t mod period]; table has shape (period, N)."""
-
-    def __init__(self, table: np.ndarray) -> None:
-        self.table = np.asarray(table, dtype=float)
-
-    def __call__(self, t: int) -> np.ndarray:
-        return self.table[t % len(self.table)].copy()
-
-    def many(self, ts: np.ndarray) -> np.ndarray:
-        return self.table[np.asarray(ts) % len(self.table)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,141 +121,123 @@ def _range_check(lo: float, hi: float, hi_closed: bool) -> Callable[[float], str
     return check
 
 
-# --------------------------------------------------------------------------------------------------
-# Registry
-
-
-@dataclass(frozen=True)
-class _Mode:
-    key: str
-    factory: Callable[..., Any]
-    default_beta: float | None
-    doc: str
-    takes_beta: bool = True
-    beta_check: Callable[[float], str | None] | None = None
-    aliases: tuple[str, ...] = ()
-
-
 _UNIT = _range_check(0.0, 1.0, True)
 _UNIT_OPEN = _range_check(0.0, 1.0, False)
 _NONNEG = _range_check(0.0, math.inf, True)
 
-_DOCS = {
-    "IDL": "Ideal: every client is available in every round (p = 1).",
-    "MDF": "More Data First: p_i = |D_i|^beta / max_j |D_j|^beta, so clients with more data are "
-           "available more often (beta = 0 is ideal; larger beta, stronger bias).",
-    "LDF": "Less Data First: p_i = |D_i|^-beta / max_j |D_j|^-beta, so clients with less data are "
-           "available more often (the largest clients are the hardest to reach).",
-    "YMF": "Y-Max First: p_i = beta * (smallest label of i)/(L-1) + 1 - beta, so clients whose labels "
-           "are all large class indices are available more often (availability tied to label skew).",
-    "YFF": "Fewer-Y First (authors' rule): p_i = beta * (number of labels of i)/L + 1 - beta, so "
-           "clients holding more distinct labels are available more often, despite the name.",
-    "HOMO": "Homogeneous: every client has the same p = 1 - beta (the authors' default 0.8 gives 0.2); "
-            "unbiased but sparse.",
-    "LN": "Log-Normal: p_i = T_i / max T with T_i ~ LogNormal(0, -ln(1-beta)) drawn once, so each "
-          "client gets a fixed random rate unrelated to its data (beta = 0 is ideal; larger beta spreads "
-          "the rates, leaving a few clients almost always reachable and many rarely).",
-    "SLN": "Sin-Log-Normal: LN's p_i times a daily wave 0.4 sin(2 pi (t mod 24)/23) + 0.5, so who is "
-           "available also depends on the round (time-varying availability).",
-    "YC": "Y-Cycle: every 10 rounds one label is 'active' (cycling through all L labels); clients "
-          "holding it get p = 1, the others 1 - beta, so the available data drifts over time.",
+
+# --------------------------------------------------------------------------------------------------
+# The modes: one row each
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One built-in availability mode: its rule, its names and defaults, and what it favours."""
+
+    rule: Callable[[ClientStats, float | None, np.random.Generator], Any]
+    author_name: str                  # the authors' (and FLGo's) long name, accepted as an alias
+    fedgs_beta: float | None          # default beta in the authors' FedGS code (the kit's default)
+    flgo_beta: float | None           # default beta in the later FLGo framework
+    beta_check: Callable[[float], str | None] | None  # None: the mode takes no beta
+    doc: str
+
+
+MODES: dict[str, Mode] = {
+    "IDL": Mode(_ideal, "ideal", None, None, None,
+                "Ideal: every client is available in every round (p = 1)."),
+    "MDF": Mode(_more_data_first, "MoreDataFirst", 1e-5, 1e-4, _NONNEG,
+                "More Data First: p_i = |D_i|^beta / max_j |D_j|^beta, so clients with more data are "
+                "available more often (beta = 0 is ideal; larger beta, stronger bias)."),
+    "LDF": Mode(_less_data_first, "LessDataFirst", 0.1, 0.5, _NONNEG,
+                "Less Data First: p_i = |D_i|^-beta / max_j |D_j|^-beta, so clients with less data are "
+                "available more often (the largest clients are the hardest to reach)."),
+    "YMF": Mode(_y_max_first, "YMaxFirst", 0.1, 0.1, _UNIT,
+                "Y-Max First: p_i = beta * (smallest label of i)/(L-1) + 1 - beta, so clients whose labels "
+                "are all large class indices are available more often (availability tied to label skew)."),
+    "YFF": Mode(_fewer_y_first, "FewerYFirst", 0.1, 0.2, _UNIT,
+                "Fewer-Y First (authors' rule): p_i = beta * (number of labels of i)/L + 1 - beta, so "
+                "clients holding more distinct labels are available more often, despite the name."),
+    "HOMO": Mode(_homogeneous, "Homogeneous", 0.8, 0.2, _UNIT,
+                 "Homogeneous: every client has the same p = 1 - beta (the authors' default 0.8 gives 0.2); "
+                 "unbiased but sparse."),
+    "LN": Mode(_lognormal, "LogNormal", 0.1, 0.1, _UNIT_OPEN,
+               "Log-Normal: p_i = T_i / max T with T_i ~ LogNormal(0, -ln(1-beta)) drawn once, so each "
+               "client gets a fixed random rate unrelated to its data (beta = 0 is ideal; larger beta "
+               "spreads the rates, leaving a few clients almost always reachable and many rarely)."),
+    "SLN": Mode(_sin_lognormal, "SinLogNormal", 0.1, 0.1, _UNIT_OPEN,
+                "Sin-Log-Normal: LN's p_i times a daily wave 0.4 sin(2 pi (t mod 24)/23) + 0.5, so who is "
+                "available also depends on the round (time-varying availability)."),
+    "YC": Mode(_y_cycle, "YCycle", 0.5, 0.5, _UNIT,
+               "Y-Cycle: every 10 rounds one label is 'active' (cycling through all L labels); clients "
+               "holding it get p = 1, the others 1 - beta, so the available data drifts over time."),
 }
-
-_BUILTINS: dict[str, tuple[Callable[..., Any], Callable[[float], str | None] | None]] = {
-    "IDL": (_ideal, None), "MDF": (_more_data_first, _NONNEG), "LDF": (_less_data_first, _NONNEG),
-    "YMF": (_y_max_first, _UNIT), "YFF": (_fewer_y_first, _UNIT), "HOMO": (_homogeneous, _UNIT),
-    "LN": (_lognormal, _UNIT_OPEN), "SLN": (_sin_lognormal, _UNIT_OPEN), "YC": (_y_cycle, _UNIT),
-}
-
-_REGISTRY: dict[str, _Mode] = {
-    key: _Mode(key, fn, FEDGS_DEFAULT_BETAS[key], _DOCS[key], takes_beta=key != "IDL", beta_check=chk,
-               aliases=(AUTHOR_NAMES[key].upper(),))
-    for key, (fn, chk) in _BUILTINS.items()
-}
-_KEY_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+FEDGS_DEFAULT_BETAS = {key: mode.fedgs_beta for key, mode in MODES.items()}
+FLGO_DEFAULT_BETAS = {key: mode.flgo_beta for key, mode in MODES.items()}
+AUTHOR_NAMES = {key: mode.author_name for key, mode in MODES.items()}
 
 
-def available_modes() -> tuple[str, ...]:
-    """All registered mode keys (built-ins first, then user modes in registration order)."""
-    return tuple(_REGISTRY)
+# --------------------------------------------------------------------------------------------------
+# Registry: built-in modes are registered exactly like users' (register_mode)
 
-
-def _allowed_text() -> str:
-    names = ", ".join(available_modes())
-    return (f"allowed keys: {names} (case-insensitive; also the authors' long names "
-            f"{', '.join(AUTHOR_NAMES.values())}); write 'KEY' or 'KEY-beta', e.g. 'LN-0.1'")
-
-
-def _lookup(name: str) -> _Mode:
-    upper = name.upper()
-    if upper in _REGISTRY:
-        return _REGISTRY[upper]
-    for mode in _REGISTRY.values():
-        if upper in mode.aliases:
-            return mode
-    raise ValueError(f"unknown availability mode {name!r}; {_allowed_text()}")
+REGISTRY = Registry("availability mode", lambda name: str(name).strip().upper(),
+                    "case-insensitive, also the authors' long names; write 'KEY' or 'KEY-beta', e.g. "
+                    "'LN-0.1'")
 
 
 def register_mode(key: str, factory: Callable[..., Any], default_beta: float | None = None, doc: str = "",
-                  *, overwrite: bool = False) -> None:
-    """Add a user availability mode, usable as ``make_availability("KEY-beta", stats, rng)``.
+                  *, takes_beta: bool = True, beta_check: Callable[[float], str | None] | None = None,
+                  aliases: tuple[str, ...] = (), overwrite: bool = False) -> None:
+    """Add an availability mode, usable as ``make_availability("KEY-beta", stats, rng)``.
 
     ``factory(stats: ClientStats, beta: float | None, rng) -> probs`` where probs is either a
     callable ``probs(t) -> (N,) array in [0, 1]`` or, for a static mode, an (N,) array. beta is the
-    number in the spec, else ``default_beta`` (may be None); the factory checks its own range and
-    should raise ValueError for a bad beta. Registering an existing key (or a built-in alias) raises
-    unless ``overwrite=True``.
+    number in the spec, else ``default_beta`` (may be None); ``beta_check(beta)`` returns None or what
+    beta must be (else the factory checks its own range). Registering an existing key (or alias)
+    raises unless ``overwrite=True``. The built-in modes are registered by this same function.
     """
-    if not isinstance(key, str) or not _KEY_RE.match(key):
-        raise ValueError(
-            f"mode key must be letters, digits or '_' starting with a letter (no '-'), got {key!r}")
-    if not callable(factory):
-        raise ValueError("factory must be callable: factory(stats, beta, rng) -> probs(t) or (N,) array")
     if default_beta is not None and not math.isfinite(float(default_beta)):
         raise ValueError(f"default_beta must be a finite number or None, got {default_beta!r}")
-    upper = key.upper()
-    taken = upper in _REGISTRY or any(upper in m.aliases for m in _REGISTRY.values())
-    if taken and not overwrite:
-        raise ValueError(f"availability mode {upper!r} already exists; pass overwrite=True to replace it")
-    for other in list(_REGISTRY.values()):
-        if upper in other.aliases:  # the new key shadows an alias: drop it so lookups stay unambiguous
-            _REGISTRY[other.key] = _Mode(other.key, other.factory, other.default_beta, other.doc,
-                                         other.takes_beta, other.beta_check,
-                                         tuple(a for a in other.aliases if a != upper))
-    kept_aliases = _REGISTRY[upper].aliases if upper in _REGISTRY else ()
-    _REGISTRY[upper] = _Mode(upper, factory, None if default_beta is None else float(default_beta),
-                             doc or f"User mode {upper}.", aliases=kept_aliases)
+    REGISTRY.register(key, factory, aliases=aliases, overwrite=overwrite, takes_beta=takes_beta,
+                      default_beta=None if default_beta is None else float(default_beta),
+                      doc=doc or f"User mode {str(key).upper()}.", beta_check=beta_check)
+
+
+for _key, _mode in MODES.items():
+    register_mode(_key, _mode.rule, _mode.fedgs_beta, _mode.doc, takes_beta=_mode.beta_check is not None,
+                  beta_check=_mode.beta_check, aliases=(_mode.author_name,))
+REGISTRY.mark_builtin()
 
 
 def unregister_mode(key: str) -> None:
     """Remove a user mode (built-in modes cannot be removed, only overwritten)."""
-    upper = key.upper()
-    if upper in _BUILTINS:
-        raise ValueError(f"{upper!r} is a built-in mode and cannot be removed")
-    if upper not in _REGISTRY:
-        raise ValueError(f"no user mode {upper!r}; registered: {', '.join(available_modes())}")
-    del _REGISTRY[upper]
+    REGISTRY.unregister(key)
+
+
+def available_modes() -> tuple[str, ...]:
+    """All registered mode keys (built-ins first, then user modes in registration order)."""
+    return REGISTRY.names()
 
 
 def describe_mode(key: str) -> str:
     """One-paragraph description of a mode (key, alias or full spec): rule, what it favours, defaults."""
-    name = key.split("-", 1)[0].strip() if isinstance(key, str) else key
-    if not isinstance(name, str):
+    if not isinstance(key, str):
         raise TypeError(f"mode must be a string, got {type(key).__name__}")
-    mode = _lookup(name)
-    text = mode.doc
-    builtin = mode.key in _BUILTINS and mode.factory is _BUILTINS[mode.key][0]
-    if builtin and mode.key != "IDL":
-        text += (f" Default beta {FEDGS_DEFAULT_BETAS[mode.key]:g} (authors' FedGS code; "
-                 f"FLGo uses {FLGO_DEFAULT_BETAS[mode.key]:g}).")
-    elif mode.default_beta is not None:
-        text += f" Default beta {mode.default_beta:g}."
+    entry = REGISTRY.get(key.split("-", 1)[0].strip())
+    mode = MODES.get(entry.name)
+    mode = mode if mode is not None and entry.factory is mode.rule else None  # not overwritten by a user
+    text = entry.info["doc"]
+    if mode is not None and mode.fedgs_beta is not None:
+        text += f" Default beta {mode.fedgs_beta:g} (authors' FedGS code; FLGo uses {mode.flgo_beta:g})."
+    elif mode is None and entry.info["default_beta"] is not None:
+        text += f" Default beta {entry.info['default_beta']:g}."
     return text
 
 
 # --------------------------------------------------------------------------------------------------
-# Parsing
+# Parsing and binding
+
+
+_NUMBER_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def _format_beta(beta: float) -> str:
@@ -383,136 +255,28 @@ def parse_mode(spec: str) -> tuple[str, float | None]:
     """
     if not isinstance(spec, str):
         raise TypeError(f"availability mode must be a string like 'LN-0.1', got {type(spec).__name__}")
-    text = spec.strip()
-    name, sep, rest = text.partition("-")
+    name, sep, rest = spec.strip().partition("-")
     if not name:
-        raise ValueError(f"empty availability mode {spec!r}; {_allowed_text()}")
-    mode = _lookup(name)
+        raise ValueError(f"empty availability mode {spec!r}; choose one of {', '.join(available_modes())}")
+    entry = REGISTRY.get(name)
+    key, info = entry.name, entry.info
     if not sep:
-        return mode.key, mode.default_beta
-    if not mode.takes_beta:
-        raise ValueError(f"mode {mode.key} takes no beta, got {spec!r}; write just {mode.key!r}")
+        return key, info["default_beta"]
+    if not info["takes_beta"]:
+        raise ValueError(f"mode {key} takes no beta, got {spec!r}; write just {key!r}")
     if not _NUMBER_RE.match(rest):
         raise ValueError(f"malformed availability mode {spec!r}: {rest!r} after '-' is not a number; "
-                         f"write 'KEY-beta' with one number, e.g. '{mode.key}-0.1'")
+                         f"write 'KEY-beta' with one number, e.g. '{key}-0.1'")
     beta = float(rest)
-    problem = mode.beta_check(beta) if mode.beta_check is not None else None
+    problem = info["beta_check"](beta) if info.get("beta_check") is not None else None
     if problem is not None:
-        raise ValueError(f"beta {beta:g} out of range for {mode.key} in {spec!r}: {mode.key} needs {problem}")
-    return mode.key, beta
+        raise ValueError(f"beta {beta:g} out of range for {key} in {spec!r}: {key} needs {problem}")
+    return key, beta
 
 
 def canonical_spec(key: str, beta: float | None) -> str:
     """``("LN", 0.1)`` -> ``"LN-0.1"``; ``("IDL", None)`` -> ``"IDL"``. Round-trips through parse_mode."""
     return key if beta is None else f"{key}-{_format_beta(beta)}"
-
-
-# --------------------------------------------------------------------------------------------------
-# Availability
-
-
-def _check_probs(p: Any, n: int, where: str) -> np.ndarray:
-    p = np.asarray(p, dtype=float)
-    if p.shape[-1:] != (n,):
-        raise ValueError(f"{where}: probabilities must have length N={n}, got shape {p.shape}")
-    if not np.all(np.isfinite(p)) or p.min(initial=0.0) < -1e-12 or p.max(initial=0.0) > 1 + 1e-12:
-        raise ValueError(f"{where}: probabilities must be finite and in [0, 1], got range "
-                         f"[{np.nanmin(p):.4g}, {np.nanmax(p):.4g}]")
-    return np.clip(p, 0.0, 1.0)
-
-
-def _nonempty_prob(p: np.ndarray) -> np.ndarray:
-    """P(at least one client available) for each row of p, computed stably."""
-    with np.errstate(divide="ignore"):
-        return -np.expm1(np.log1p(-p).sum(axis=-1))
-
-
-@dataclass(frozen=True, eq=False)
-class Availability:
-    """A mode bound to a set of clients: ``probs(t)``, ``draw(t, rng)``, ``trace(rounds, rng)``."""
-
-    spec: str
-    key: str
-    beta: float | None
-    num_clients: int
-    _schedule: Callable[[int], np.ndarray] = field(repr=False)
-
-    def probs(self, t: int) -> np.ndarray:
-        """Float (N,): probability that each client is available in round t (before the redraw rule)."""
-        return _check_probs(self._schedule(int(t)), self.num_clients, f"{self.spec} at round {t}")
-
-    def probs_many(self, ts: np.ndarray) -> np.ndarray:
-        """Float (len(ts), N): probs for several rounds at once (vectorised for built-in modes)."""
-        ts = np.asarray(ts, dtype=np.int64)
-        many = getattr(self._schedule, "many", None)
-        if many is not None:
-            return _check_probs(many(ts), self.num_clients, self.spec).reshape(len(ts), self.num_clients)
-        if len(ts) == 0:
-            return np.zeros((0, self.num_clients))
-        return np.stack([self.probs(int(t)) for t in ts])
-
-    def _guard(self, nonempty: np.ndarray, ts: np.ndarray) -> None:
-        bad = nonempty < _MIN_NONEMPTY_PROB
-        if np.any(bad):
-            t = int(np.asarray(ts)[np.argmax(bad)])
-            raise ValueError(
-                f"{self.spec}: in round {t} the chance that any client is available is "
-                f"{float(nonempty[np.argmax(bad)]):.3g} (all p are (nearly) 0), so redrawing until someone "
-                f"is available would never end; choose a mode/beta with some p > 0")
-
-    def draw(self, t: int, rng: np.random.Generator) -> np.ndarray:
-        """Bool (N,): independent Bernoulli(p_i(t)) per client, redrawn while nobody is available.
-
-        Each attempt consumes exactly one ``rng.random(N)``; ``trace`` consumes the rng identically.
-        Raises ValueError when the chance of a non-empty draw is below 1e-6 (e.g. all p = 0), where the
-        redraw loop would in effect never end.
-        """
-        p = self.probs(t)
-        self._guard(_nonempty_prob(p)[None], np.array([t]))
-        while True:
-            mask = rng.random(self.num_clients) < p
-            if mask.any():
-                return mask
-
-    def trace(self, rounds: int, rng: np.random.Generator, start: int = 0) -> np.ndarray:
-        """Bool (N, rounds): the masks of rounds start..start+rounds-1.
-
-        Identical (values and final rng state) to calling ``draw(t, rng)`` for each round in order, but
-        vectorised: uniforms for a block of rounds are drawn at once; when a round comes out empty the
-        rng is rewound to that round and the redraw is done exactly as ``draw`` would.
-        """
-        if isinstance(rounds, bool) or int(rounds) != rounds or rounds < 0:
-            raise ValueError(f"rounds must be a non-negative integer, got {rounds!r}")
-        rounds, n = int(rounds), self.num_clients
-        ts = np.arange(start, start + rounds, dtype=np.int64)
-        p_all = self.probs_many(ts)
-        self._guard(_nonempty_prob(p_all), ts)
-        out = np.empty((rounds, n), dtype=bool)
-        i, block = 0, rounds
-        while i < rounds:
-            b = min(block, rounds - i)
-            state = rng.bit_generator.state
-            masks = rng.random((b, n)) < p_all[i:i + b]
-            empty = ~masks.any(axis=1)
-            if not empty.any():
-                out[i:i + b] = masks
-                i += b
-                block = 2 * block
-                continue
-            k = int(np.argmax(empty))
-            out[i:i + k] = masks[:k]
-            # rewind and consume exactly what draw() would have: k good rounds + the empty attempt
-            rng.bit_generator.state = state
-            rng.random((k + 1) * n)
-            p = p_all[i + k]
-            while True:
-                mask = rng.random(n) < p
-                if mask.any():
-                    break
-            out[i + k] = mask
-            i += k + 1
-            block = max(8, 2 * (k + 1))  # empties are frequent here: keep blocks short
-        return out.T.copy()
 
 
 def make_availability(spec: str, stats: ClientStats, rng: np.random.Generator) -> Availability:
@@ -524,7 +288,7 @@ def make_availability(spec: str, stats: ClientStats, rng: np.random.Generator) -
         raise TypeError(f"stats must be a ClientStats (e.g. ClientStats.from_federated(fed)), "
                         f"got {type(stats).__name__}")
     key, beta = parse_mode(spec)
-    schedule = _REGISTRY[key].factory(stats, beta, rng)
+    schedule = REGISTRY.get(key).factory(stats, beta, rng)
     if isinstance(schedule, np.ndarray | list | tuple):
         schedule = _Static(np.asarray(schedule, dtype=float))
     if not callable(schedule):
@@ -533,86 +297,3 @@ def make_availability(spec: str, stats: ClientStats, rng: np.random.Generator) -
     avail = Availability(canonical_spec(key, beta), key, beta, stats.num_clients, schedule)
     avail.probs(0)  # fail early on a bad shape or range
     return avail
-
-
-# --------------------------------------------------------------------------------------------------
-# Summaries and plots
-
-
-def _check_trace(trace: Any) -> np.ndarray:
-    trace = np.asarray(trace)
-    if trace.ndim != 2:
-        raise ValueError(f"trace must be a 2-D (clients, rounds) array, got shape {trace.shape}")
-    if trace.dtype != bool:
-        if not np.isin(trace, (0, 1)).all():
-            raise ValueError("trace must be boolean (or 0/1)")
-        trace = trace.astype(bool)
-    return trace
-
-
-def availability_summary(trace: np.ndarray) -> dict[str, Any]:
-    """Numbers describing a bool (N, T) trace."""
-    trace = _check_trace(trace)
-    n, t = trace.shape
-    if t == 0:
-        raise ValueError("trace has no rounds")
-    per_client = trace.mean(axis=1)
-    per_round = trace.sum(axis=0)
-    return {
-        "num_clients": n,
-        "rounds": t,
-        "mean_availability": float(trace.mean()),
-        "client_fraction": per_client,  # fraction of rounds each client is available
-        "min_client_fraction": float(per_client.min()),
-        "max_client_fraction": float(per_client.max()),
-        "mean_available_per_round": float(per_round.mean()),
-        "min_available_per_round": int(per_round.min()),
-        "max_available_per_round": int(per_round.max()),
-        "never_available": np.flatnonzero(per_client == 0),
-    }
-
-
-def plot_availability_heatmap(trace: np.ndarray, ax: Any = None, *, sort: bool = False,
-                              title: str | None = None) -> Any:
-    """Clients x rounds heatmap of a bool (N, T) trace (dark = available). Returns the Figure.
-
-    ``sort=True`` orders clients by mean availability (most available on top); y tick labels then
-    show the original client ids.
-    """
-    from matplotlib.colors import ListedColormap
-
-    trace = _check_trace(trace)
-    n, t = trace.shape
-    fig, ax = figure_and_axes(ax, (8.0, float(np.clip(1.5 + 0.15 * n, 2.5, 8.0))))
-    order = np.argsort(-trace.mean(axis=1), kind="stable") if sort else np.arange(n)
-    ax.imshow(trace[order].astype(np.uint8), aspect="auto", interpolation="nearest",
-              cmap=ListedColormap(["#f2f2f2", "#1f4e79"]), vmin=0, vmax=1,
-              extent=(-0.5, t - 0.5, n - 0.5, -0.5))
-    ax.set_xlabel("round")
-    ax.set_ylabel("client (sorted by mean availability)" if sort else "client")
-    if n <= 40:
-        ax.set_yticks(np.arange(n))
-        ax.set_yticklabels([str(i) for i in order], fontsize=8 if n > 20 else 10)
-    mean = trace.mean() if trace.size else float("nan")
-    ax.set_title(title if title is not None else f"availability (dark = available), mean {mean:.2f}")
-    return fig
-
-
-def plot_availability_probs(probs: np.ndarray, ax: Any = None, *, title: str | None = None) -> Any:
-    """Bar chart of per-client availability probabilities (N,), with their mean. Returns the Figure."""
-    probs = np.asarray(probs, dtype=float)
-    if probs.ndim != 1 or probs.size == 0:
-        raise ValueError(f"probs must be a non-empty 1-D array, got shape {probs.shape}")
-    n = probs.size
-    fig, ax = figure_and_axes(ax, (float(np.clip(2.0 + 0.2 * n, 5.0, 10.0)), 3.0))
-    ax.bar(np.arange(n), probs, color="#1f4e79", width=0.8)
-    ax.axhline(probs.mean(), color="#c0504d", linestyle="--", linewidth=1, label=f"mean {probs.mean():.2f}")
-    ax.set_xlim(-0.6, n - 0.4)
-    ax.set_ylim(0.0, 1.05)
-    ax.set_xlabel("client")
-    ax.set_ylabel("P(available)")
-    if n <= 40:
-        ax.set_xticks(np.arange(n))
-    ax.legend(loc="upper right", fontsize=8)
-    ax.set_title(title if title is not None else "per-client availability probability")
-    return fig

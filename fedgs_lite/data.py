@@ -1,39 +1,44 @@
 """Datasets: the FedProx Synthetic(alpha, beta) generator and four real image datasets, read offline.
 
-Real datasets are looked up in the repo's `data/` folder, `./data`, the `root` argument and `$FEDGS_DATA`
-(see `data/README.md` for the accepted layouts); only when none holds the files and `download=True` does
-torchvision fetch them. Nothing ever falls back to another dataset silently.
+Real datasets are read from the data folders (`readers.resolve_data_roots`: the repo's `data/`, `./data`,
+the `root` argument and `$FEDGS_DATA`; see `data/README.md` for the accepted layouts); only when none
+holds the files and `download=True` does torchvision fetch them. Nothing ever falls back to another
+dataset silently.
 """
 
 from __future__ import annotations
 
-import gzip
-import os
-import pickle
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 
+from fedgs_lite.readers import (
+    CIFAR_FULL_DIR,
+    CIFAR_FULL_FILES,
+    CIFAR_SUBSET,
+    DIGITS,
+    IDX_DIRS,
+    IDX_FILES,
+    find_cifar_full,
+    find_file,
+    find_idx,
+    missing_error,
+    normalise,
+    read_cifar_full,
+    read_cifar_subset,
+    read_digits,
+    read_idx,
+    sklearn_digits_path,
+    torchvision_download,
+)
+
 DATASETS = ("synthetic", "digits", "mnist", "fashion_mnist", "cifar10")
 
-# The repo's own cache folder; a module attribute so tests can point it elsewhere.
-REPO_DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 
-# Per-channel statistics of the full training sets (the usual torchvision normalisation).
-_NORM = {
-    "mnist": ((0.1307,), (0.3081,)),
-    "fashion_mnist": ((0.2860,), (0.3530,)),
-    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
-}
-_IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
-_IDX_DIRS = {"mnist": ("mnist", "MNIST/raw"), "fashion_mnist": ("fashion-mnist", "FashionMNIST/raw")}
-_CIFAR_FULL_DIR = "cifar-10-batches-py"
-_CIFAR_FULL_FILES = tuple(f"data_batch_{i}" for i in range(1, 6)) + ("test_batch",)
-_CIFAR_SUBSET = "cifar10-subset/cifar10_subset.npz"
-_DIGITS = "sklearn-digits/digits.csv.gz"
+def dataset_key(name: str) -> str:
+    """The canonical spelling of a dataset (or model, sampler) name: "Fashion-MNIST" -> "fashion_mnist"."""
+    return str(name).lower().replace("-", "_")
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,205 +125,63 @@ def make_synthetic(num_clients: int = 30, alpha: float = 0.5, beta: float = 0.5,
     )
 
 
-# --------------------------------------------------------------------------- look-up
-
-def resolve_data_roots(root: str | Path | None = None, *, existing_only: bool = True) -> list[Path]:
-    """Folders searched for datasets, in order: repo `data/`, `./data`, `root`, `$FEDGS_DATA`."""
-    candidates = [REPO_DATA_DIR, Path.cwd() / "data"]
-    if root is not None:
-        candidates.append(Path(root).expanduser())
-    env = os.environ.get("FEDGS_DATA")
-    if env:
-        candidates.append(Path(env).expanduser())
-    out: list[Path] = []
-    seen: set[Path] = set()
-    for c in candidates:
-        key = c.resolve()
-        if key in seen or (existing_only and not c.is_dir()):
-            continue
-        seen.add(key)
-        out.append(c)
-    return out
-
-
-def _download_dir() -> Path:
-    # An installed (non-editable) package has no repo data/ folder next to it: use ./data instead.
-    return REPO_DATA_DIR if REPO_DATA_DIR.is_dir() else Path.cwd() / "data"
-
-
-def _missing(name: str, expected: list[str], root: str | Path | None, extra: str = "") -> FileNotFoundError:
-    searched = "\n".join(f"  - {p}{'' if p.is_dir() else ' (does not exist)'}"
-                         for p in resolve_data_roots(root, existing_only=False))
-    files = "\n".join(f"  - {e}" for e in expected)
-    msg = (f"dataset {name!r} not found. Expected, inside one of the data folders:\n{files}\n"
-           f"Folders searched (repo data/, ./data, the root argument, $FEDGS_DATA):\n{searched}\n"
-           f"Put the files in one of them (see data/README.md), pass root=..., set FEDGS_DATA, or "
-           f"call with download=True with torchvision installed and network access.")
-    return FileNotFoundError(msg + (f"\n{extra}" if extra else ""))
-
-
-def _torchvision_download(name: str) -> str:
-    """Download `name` with torchvision into the repo data folder; returns '' or why it failed."""
-    try:
-        import torchvision.datasets as tvd  # lazy: optional and heavy
-    except ImportError:
-        return "torchvision is not installed, so no download was attempted."
-    cls = {"mnist": tvd.MNIST, "fashion_mnist": tvd.FashionMNIST, "cifar10": tvd.CIFAR10}[name]
-    dest = _download_dir()
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-        for train in (True, False):
-            cls(str(dest), train=train, download=True)
-    except Exception as err:  # network errors come as URLError, OSError, RuntimeError...
-        return f"torchvision download into {dest} failed: {type(err).__name__}: {err}"
-    return ""
-
-
-def _find(root: str | Path | None, relpaths: list[str]) -> Path | None:
-    for base in resolve_data_roots(root):
-        for rel in relpaths:
-            if (base / rel).exists():
-                return base / rel
-    return None
-
-
-# --------------------------------------------------------------------------- readers
-
-@lru_cache(maxsize=16)
-def _read_idx(path: str) -> np.ndarray:
-    """Parse an IDX file (gzipped or not): magic, dims (big-endian int32), then uint8 data."""
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rb") as f:
-        raw = f.read()
-    magic = int.from_bytes(raw[:4], "big")
-    if magic >> 8 != 0x08:  # 0x08 = unsigned byte data
-        raise ValueError(f"{path} is not a uint8 IDX file (magic {magic:#x})")
-    ndim = magic & 0xFF
-    dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
-    if data.size != int(np.prod(dims)):
-        raise ValueError(f"{path}: header says {dims} but holds {data.size} values")
-    data = data.reshape(dims)
-    data.flags.writeable = False  # cached: callers must copy, never edit
-    return data
-
-
-def _idx_path(folder: Path, stem: str) -> Path | None:
-    for candidate in (folder / f"{stem}.gz", folder / stem):
-        if candidate.exists():
-            return candidate
-    return None
-
-
-def _find_idx(name: str, root: str | Path | None) -> list[Path] | None:
-    for base in resolve_data_roots(root):
-        for sub in _IDX_DIRS[name]:
-            paths = [_idx_path(base / sub, stem) for stem in _IDX_FILES]
-            if all(p is not None for p in paths):
-                return paths  # type: ignore[return-value]
-    return None
-
-
-def _normalise(x_uint8: np.ndarray, name: str) -> np.ndarray:
-    mean, std = _NORM[name]
-    x = x_uint8.astype(np.float32)
-    x *= 1.0 / 255.0
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    x -= np.asarray(mean, np.float32).reshape(shape)
-    x /= np.asarray(std, np.float32).reshape(shape)
-    return x
-
+# --------------------------------------------------------------------------- real datasets
 
 def _load_idx_dataset(name: str, root: str | Path | None, download: bool) -> Dataset:
-    paths = _find_idx(name, root)
+    paths = find_idx(name, root)
     if paths is None and download:
-        why = _torchvision_download(name)
-        paths = _find_idx(name, root)
+        why = torchvision_download(name)
+        paths = find_idx(name, root)
     else:
         why = "" if download else "download=False, so no download was attempted."
     if paths is None:
-        expected = [f"{sub}/{stem}.gz" for sub in _IDX_DIRS[name] for stem in _IDX_FILES]
-        raise _missing(name, expected, root, why)
-    imgs = [_read_idx(str(p)) for p in paths]
+        expected = [f"{sub}/{stem}.gz" for sub in IDX_DIRS[name] for stem in IDX_FILES]
+        raise missing_error(name, expected, root, why)
+    imgs = [read_idx(str(p)) for p in paths]
     x_tr, y_tr, x_te, y_te = imgs
     return Dataset(
         name=name,
-        x_train=_normalise(x_tr[:, None], name),
+        x_train=normalise(x_tr[:, None], name),
         y_train=y_tr.astype(np.int64),
-        x_test=_normalise(x_te[:, None], name),
+        x_test=normalise(x_te[:, None], name),
         y_test=y_te.astype(np.int64),
         num_classes=10,
         note=f"{name}: {len(y_tr)} train / {len(y_te)} test, read from {paths[0].parent}",
     )
 
 
-@lru_cache(maxsize=2)
-def _read_cifar_full(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for fname in _CIFAR_FULL_FILES:
-        with open(Path(folder) / fname, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[b"labels"], np.int64))
-    return np.concatenate(xs[:5]), np.concatenate(ys[:5]), xs[5], ys[5]
-
-
-@lru_cache(maxsize=2)
-def _read_cifar_subset(path: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    with np.load(path) as z:
-        # stored HWC; the models want CHW
-        return (z["x_train"].transpose(0, 3, 1, 2), z["y_train"].astype(np.int64),
-                z["x_test"].transpose(0, 3, 1, 2), z["y_test"].astype(np.int64))
-
-
-def _find_cifar_full(root: str | Path | None) -> Path | None:
-    for base in resolve_data_roots(root):
-        folder = base / _CIFAR_FULL_DIR
-        if all((folder / f).exists() for f in _CIFAR_FULL_FILES):
-            return folder
-    return None
-
-
 def _load_cifar10(root: str | Path | None, download: bool, subset_only: bool = False) -> Dataset:
     why = "" if download else "download=False, so no download was attempted."
-    full = None if subset_only else _find_cifar_full(root)
-    subset = None if full is not None else _find(root, [_CIFAR_SUBSET])
+    full = None if subset_only else find_cifar_full(root)
+    subset = None if full is not None else find_file(root, [CIFAR_SUBSET])
     if full is None and subset is None and download and not subset_only:
-        why = _torchvision_download("cifar10")
-        full = _find_cifar_full(root)
+        why = torchvision_download("cifar10")
+        full = find_cifar_full(root)
     if full is not None:
-        x_tr, y_tr, x_te, y_te = _read_cifar_full(str(full))
+        x_tr, y_tr, x_te, y_te = read_cifar_full(str(full))
         name, note = "cifar10", f"CIFAR-10: {len(y_tr)} train / {len(y_te)} test"
     elif subset is not None:
-        x_tr, y_tr, x_te, y_te = _read_cifar_subset(str(subset))
+        x_tr, y_tr, x_te, y_te = read_cifar_subset(str(subset))
         name, note = "cifar10-subset", f"CIFAR-10 subset: {len(y_tr)} train / {len(y_te)} test"
     else:
-        expected = [_CIFAR_SUBSET] if subset_only else (
-            [f"{_CIFAR_FULL_DIR}/{f}" for f in _CIFAR_FULL_FILES] + [f"or {_CIFAR_SUBSET}"])
-        raise _missing(name="cifar10", expected=expected, root=root, extra=why)
-    return Dataset(name=name, x_train=_normalise(x_tr, "cifar10"), y_train=y_tr,
-                   x_test=_normalise(x_te, "cifar10"), y_test=y_te, num_classes=10, note=note)
+        expected = [CIFAR_SUBSET] if subset_only else (
+            [f"{CIFAR_FULL_DIR}/{f}" for f in CIFAR_FULL_FILES] + [f"or {CIFAR_SUBSET}"])
+        raise missing_error(name="cifar10", expected=expected, root=root, extra=why)
+    return Dataset(name=name, x_train=normalise(x_tr, "cifar10"), y_train=y_tr,
+                   x_test=normalise(x_te, "cifar10"), y_test=y_te, num_classes=10, note=note)
 
 
-def _sklearn_digits_path() -> Path | None:
-    """The digits file inside an installed scikit-learn, found without importing sklearn."""
-    from importlib.util import find_spec
-
-    try:
-        spec = find_spec("sklearn")
-    except (ImportError, ValueError):
-        return None
-    if spec is None or not spec.origin:
-        return None
-    path = Path(spec.origin).parent / "datasets" / "data" / "digits.csv.gz"
-    return path if path.exists() else None
-
-
-@lru_cache(maxsize=2)
-def _read_digits(path: str) -> np.ndarray:
-    table = np.loadtxt(path, delimiter=",", dtype=np.float32)
-    table.flags.writeable = False
-    return table
+def _load_digits(root: str | Path | None, seed: int, test_fraction: float = 0.2) -> Dataset:
+    path = find_file(root, [DIGITS]) or sklearn_digits_path()
+    if path is None:
+        raise missing_error("digits", [DIGITS], root, "or install scikit-learn (pip install scikit-learn), "
+                       "which bundles the same file.")
+    table = read_digits(str(path))
+    x = (table[:, :64] / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
+    y = table[:, 64].astype(np.int64)
+    train, test = _stratified_split(y, test_fraction, np.random.default_rng(seed))
+    return Dataset(name="digits", x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test],
+                   num_classes=10, note=f"sklearn 8x8 digits: {len(train)} train / {len(test)} test")
 
 
 def _stratified_split(y: np.ndarray, test_fraction: float, rng: np.random.Generator
@@ -332,26 +195,13 @@ def _stratified_split(y: np.ndarray, test_fraction: float, rng: np.random.Genera
     return np.sort(np.concatenate(train)), np.sort(np.concatenate(test))
 
 
-def _load_digits(root: str | Path | None, seed: int, test_fraction: float = 0.2) -> Dataset:
-    path = _find(root, [_DIGITS]) or _sklearn_digits_path()
-    if path is None:
-        raise _missing("digits", [_DIGITS], root, "or install scikit-learn (pip install scikit-learn), "
-                       "which bundles the same file.")
-    table = _read_digits(str(path))
-    x = (table[:, :64] / 16.0).astype(np.float32).reshape(-1, 1, 8, 8)
-    y = table[:, 64].astype(np.int64)
-    train, test = _stratified_split(y, test_fraction, np.random.default_rng(seed))
-    return Dataset(name="digits", x_train=x[train], y_train=y[train], x_test=x[test], y_test=y[test],
-                   num_classes=10, note=f"sklearn 8x8 digits: {len(train)} train / {len(test)} test")
-
-
 # --------------------------------------------------------------------------- entry point
 
 def load_dataset(name: str, root: str | Path | None = None, *, download: bool = True,
                  seed: int = 0, **options) -> Dataset:
     """Load one of DATASETS. `seed` drives synthetic generation and the digits split; `options` go to
     make_synthetic (synthetic) or set `test_fraction` (digits)."""
-    key = name.lower().replace("-", "_")
+    key = dataset_key(name)
     if key == "cifar10_subset":  # the name a subset Dataset carries, so load_dataset(ds.name) works
         return _load_cifar10(root, download, subset_only=True)
     if key not in DATASETS:

@@ -1,8 +1,9 @@
 """Pure compute behind the notebooks' interactive explorers.
 
 Each explorer is a function of plain parameters returning a small frozen dataclass with the numbers
-and a matplotlib Figure; `widgets.py` wraps them in ipywidgets. Keeping the computation here lets the
-tests check it without a browser or a kernel. Defaults are cheap (well under a second each).
+and a matplotlib Figure (composed from pieces in plots.py); `widgets.py` wraps them in ipywidgets.
+Keeping the computation here lets the tests check it without a browser or a kernel. Defaults are
+cheap (well under a second each).
 """
 
 from __future__ import annotations
@@ -13,15 +14,18 @@ from typing import Any
 
 import numpy as np
 
+from fedgs_lite.availability import canonical_spec, describe_mode, make_availability, parse_mode
+from fedgs_lite.graph import build_3dg, edge_scores, label_3dg, label_features
+from fedgs_lite.masks import ClientStats
+from fedgs_lite.metrics import count_variance, jain_index
+from fedgs_lite.partitions import federate
+from fedgs_lite.plots import new_figure, plot_3dg, plot_selection_heatmap
+from fedgs_lite.samplers import SAMPLERS
+from fedgs_lite.simulate import compare_samplers, round_problem
 from fedgs_lite.solvers import SolverComparison, compare_solvers
 
 EPSILONS = (0.0, 0.01, 0.05, 0.1, 0.2, 0.5)  # the authors' sweep in 3DG_builder.py
 FEATURES = ("label", "update")
-
-def _new_figure(width: float, height: float):
-    from matplotlib.figure import Figure  # lazy: importing explorers stays light
-
-    return Figure(figsize=(width, height), layout="constrained")
 
 
 @lru_cache(maxsize=8)
@@ -30,11 +34,7 @@ def demo_federation(num_clients: int = 30, seed: int = 0):
 
     Its clients differ in size and in the labels they hold, so every availability mode shows a pattern.
     """
-    from fedgs_lite.data import make_synthetic
-    from fedgs_lite.partition import partition
-
-    ds = make_synthetic(num_clients, rng=np.random.default_rng(seed))
-    return partition(ds, num_clients, "natural", rng=np.random.default_rng(seed))
+    return federate("synthetic", num_clients, seed=seed)
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -58,7 +58,6 @@ def client_traits(label_histograms: np.ndarray, sizes: np.ndarray) -> dict[str, 
 
 # ----------------------------------------------------------------------------- availability
 
-
 @dataclass(frozen=True, eq=False)
 class AvailabilityView:
     """One availability mode simulated for a few rounds."""
@@ -79,8 +78,6 @@ class AvailabilityView:
 def availability_spec(mode: str, beta: float | None = None) -> str:
     """`("LN", 0.3)` -> `"LN-0.3"`. A spec that already carries a beta (`"LN-0.1"`) and a mode that
     takes none (`"IDL"`) ignore `beta`, so one explorer slider serves every mode."""
-    from fedgs_lite.availability import canonical_spec, parse_mode
-
     key, default_beta = parse_mode(mode)
     if "-" in mode.strip() or default_beta is None or beta is None:
         return canonical_spec(key, default_beta)
@@ -107,8 +104,6 @@ def explore_availability(mode: str = "LN", beta: float | None = 0.1, rounds: int
     `fed` defaults to `demo_federation()`. Clients are drawn sorted by data size so that size-driven
     modes (MDF, LDF) show as a gradient.
     """
-    from fedgs_lite.availability import ClientStats, describe_mode, make_availability
-
     if int(rounds) != rounds or rounds < 1:
         raise ValueError(f"rounds must be a positive integer, got {rounds!r}")
     rounds = int(rounds)
@@ -130,7 +125,7 @@ def explore_availability(mode: str = "LN", beta: float | None = 0.1, rounds: int
 
 
 def _availability_figure(v: dict, traits: dict[str, np.ndarray]):
-    fig = _new_figure(13, 3.8)
+    fig = new_figure(13, 3.8)
     ax_heat, ax_p, ax_t = fig.subplots(1, 3, width_ratios=[1.4, 1, 1])
     order = np.argsort(traits["data size"], kind="stable")
     n, rounds = v["trace"].shape
@@ -156,27 +151,6 @@ def _availability_figure(v: dict, traits: dict[str, np.ndarray]):
 # ----------------------------------------------------------------------------- the 3DG
 
 
-@lru_cache(maxsize=4)
-def _update_features_cached(fed, seed: int, epochs: int) -> np.ndarray:
-    return update_feature_matrix(fed, seed=seed, epochs=epochs)
-
-
-def update_feature_matrix(fed, *, seed: int = 0, epochs: int = 1, device=None) -> np.ndarray:
-    """Round-0 model updates (every client trains once from the same initial model), flattened (N, P)."""
-    import torch
-
-    from fedgs_lite.models import init_params, make_model
-    from fedgs_lite.training import DeviceData, LocalTraining, get_params, update_features
-
-    device = torch.device("cpu") if device is None else device
-    ds = fed.dataset
-    gen = torch.Generator().manual_seed(seed)
-    model = init_params(make_model(ds.name, ds.input_shape, ds.num_classes), gen).to(device)
-    data = DeviceData.from_federated(fed, device)
-    feats = update_features(model, get_params(model), data, LocalTraining(epochs=epochs), gen)
-    return np.asarray(feats, dtype=float)
-
-
 @dataclass(frozen=True, eq=False)
 class GraphView:
     """A 3DG built from one kind of client feature, scored against the label oracle."""
@@ -194,8 +168,6 @@ def explore_graph(epsilon: float = 0.01, sigma: float = 0.1, features: str = "la
                   feature_matrix: np.ndarray | None = None, seed: int = 0) -> GraphView:
     """Build the 3DG from `features` ("label": the oracle label distributions; "update": round-0
     model updates, or pass `feature_matrix` directly) and compare its edges with the oracle graph."""
-    from fedgs_lite.graph import build_3dg, edge_scores, label_features
-
     if features not in FEATURES:
         raise ValueError(f"unknown features {features!r}; choose one of {', '.join(FEATURES)}")
     fed = demo_federation() if fed is None else fed
@@ -205,7 +177,9 @@ def explore_graph(epsilon: float = 0.01, sigma: float = 0.1, features: str = "la
     elif features == "label":
         x = oracle_x
     else:
-        x = _update_features_cached(fed, seed, 1)
+        from fedgs_lite.features import cached_update_features  # the training stack (torch), only here
+
+        x = cached_update_features(fed, seed, 1)
     g = build_3dg(x, epsilon=epsilon, sigma=sigma)
     sweep = {}
     for eps in EPSILONS:
@@ -221,9 +195,7 @@ def explore_graph(epsilon: float = 0.01, sigma: float = 0.1, features: str = "la
 
 
 def _graph_figure(g, label_distributions, sweep, epsilon, features, seed):
-    from fedgs_lite.graph import plot_3dg
-
-    fig = _new_figure(14, 4.6)
+    fig = new_figure(14, 4.6)
     ax_g, ax_d, ax_s = fig.subplots(1, 3, width_ratios=[1.3, 1, 1])
     plot_3dg(g, label_distributions=label_distributions, ax=ax_g, seed=seed)
     ax_g.set_title(f"3DG from {features} features: {g.graph.number_of_edges()} edges")
@@ -269,15 +241,10 @@ def simulate_sampler(sampler: str = "fedgs", alpha: float = 0.1, m: int = 5, mod
     given seed, so switching samplers in the explorer compares like with like. Power-of-Choice ranks
     clients by `simulate.label_prior_losses` (no model is trained here).
     """
-    from fedgs_lite.availability import ClientStats
-    from fedgs_lite.graph import build_3dg, label_features
-    from fedgs_lite.samplers import SAMPLERS
-    from fedgs_lite.simulate import compare_samplers
-
     if sampler not in SAMPLERS:
         raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
     fed = demo_federation() if fed is None else fed
-    graph = build_3dg(label_features(fed)) if graph is None else graph
+    graph = label_3dg(fed) if graph is None else graph
     stats = ClientStats.from_federated(fed)
     return compare_samplers([sampler], mode, stats, graph.distances, rounds, m, seed, alpha=alpha,
                             solver=solver)[sampler]
@@ -292,20 +259,15 @@ def explore_sampler(sampler: str = "fedgs", alpha: float = 0.1, m: int = 5, mode
     With `exact=True` and sampler "fedgs", that round's selection problem is also solved exactly
     (`compare_solvers`) to show the fast solver's optimality gap.
     """
-    from fedgs_lite.availability import parse_mode
-    from fedgs_lite.graph import build_3dg, label_features
-    from fedgs_lite.metrics import count_variance, jain_index
-
     fed = demo_federation() if fed is None else fed
-    graph = build_3dg(label_features(fed)) if graph is None else graph
+    graph = label_3dg(fed) if graph is None else graph
     if result is None:
         result = simulate_sampler(sampler, alpha, m, mode, rounds, seed, fed=fed, graph=graph)
     t = result.rounds - 1 if round_idx is None else int(round_idx)
     if not 0 <= t < result.rounds:
         raise ValueError(f"round_idx must be in 0..{result.rounds - 1}, got {round_idx}")
     counts = result.selection[: t + 1].sum(axis=0)
-    key, beta = parse_mode(mode)
-    spec = key if beta is None else f"{key}-{beta:g}"
+    spec = canonical_spec(*parse_mode(mode))
     solvers = None
     if exact and sampler == "fedgs":
         ids, d_sub, u, m_t = round_problem(result, graph.distances, t)
@@ -319,33 +281,14 @@ def explore_sampler(sampler: str = "fedgs", alpha: float = 0.1, m: int = 5, mode
 
 
 def _sampler_figure(result, graph, label_distributions, spec: str, t: int, counts: np.ndarray, seed: int):
-    from matplotlib.colors import ListedColormap
-
-    from fedgs_lite.graph import plot_3dg
-
-    fig = _new_figure(14, 4.4)
+    fig = new_figure(14, 4.4)
     ax_h, ax_c, ax_g = fig.subplots(1, 3, width_ratios=[1.3, 1, 1.1])
     n = result.num_clients
-    # grey unavailable, light available, blue picked; rounds after t are faded out
-    img = np.where(result.available, 1, 0) + np.minimum(result.selection, 2)
-    img[t + 1:] = np.where(result.available[t + 1:], 1, 0)
-    cmap = ListedColormap(["#d9d9d9", "#f7fbff", "#4292c6", "#08306b"])
-    ax_h.imshow(img.T, aspect="auto", interpolation="nearest", cmap=cmap, vmin=-0.5, vmax=3.5)
-    ax_h.axvline(t, color="tab:red", lw=1)
-    ax_h.set(title=f"{result.name} under {spec}: blue = picked", xlabel="round", ylabel="client")
+    plot_selection_heatmap(result.available, result.selection, upto=t, max_rounds=None, ax=ax_h,
+                           title=f"{result.name} under {spec}: blue = picked")
     ax_c.bar(np.arange(n), counts, color="tab:blue")
     ax_c.axhline(counts.mean(), color="black", lw=1, ls="--")
     ax_c.set(title=f"times picked in rounds 0..{t}: variance {np.var(counts):.2f}", xlabel="client")
     plot_3dg(graph, label_distributions=label_distributions, selected=result.selected[t], ax=ax_g, seed=seed)
     ax_g.set_title(f"round {t}: picked clients (ringed) on the 3DG")
     return fig
-
-
-def round_problem(result, distances: np.ndarray, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """FedGS's selection problem in round `t` of a SimulationResult: (available ids, D[A, A], u, M)."""
-    from fedgs_lite.objective import count_penalty
-
-    counts = result.selection[:t].sum(axis=0)
-    ids = np.flatnonzero(result.available[t])
-    m = min(result.m, ids.size)
-    return ids, distances[np.ix_(ids, ids)], count_penalty(counts, ids, m), m

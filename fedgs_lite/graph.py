@@ -6,7 +6,7 @@ clients are close -> all-pairs shortest paths -> D divided by its largest finite
 that stay unreachable set to that largest value (1 after normalisation).
 
 Features can be anything with one row per client: label distributions (the oracle, `label_features`),
-flattened model updates or mean logits (computed by the training engine as plain (N, P) arrays).
+flattened model updates or mean logits (computed by `features.py` as plain (N, P) arrays).
 
 Documented edge cases:
 - NaN or inf in the features raises ValueError.
@@ -32,7 +32,7 @@ from functools import cached_property
 import networkx as nx
 import numpy as np
 
-from fedgs_lite._plot import figure_and_axes
+from fedgs_lite.partitions import label_distributions
 
 EPSILON = 0.01  # edge when similarity > EPSILON (the authors' effective value, see above)
 SIGMA = 0.1     # edge length exp(-s^2 / SIGMA)
@@ -76,14 +76,7 @@ def label_features(fed_or_histograms) -> np.ndarray:
 
     Rows are normalised to sum to 1; a client without samples keeps a zero row.
     """
-    h = getattr(fed_or_histograms, "label_histograms", fed_or_histograms)
-    h = np.asarray(h, dtype=float)
-    if h.ndim != 2:
-        raise ValueError(f"label histograms must be an (N, C) array, got shape {h.shape}")
-    if not np.all(np.isfinite(h)) or np.any(h < 0):
-        raise ValueError("label histograms must be finite and non-negative")
-    totals = h.sum(axis=1, keepdims=True)
-    return np.divide(h, totals, out=np.zeros_like(h), where=totals > 0)
+    return label_distributions(getattr(fed_or_histograms, "label_histograms", fed_or_histograms))
 
 
 def _check_features(features) -> np.ndarray:
@@ -203,63 +196,6 @@ def edge_scores(graph: nx.Graph, oracle: nx.Graph) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def plot_3dg(g: Graph3DG, label_distributions=None, selected=None, ax=None, seed: int = 0):
-    """Draw the 3DG: nodes as small pies of their label distribution, grey edges, selected ringed.
-
-    Spring layout (seeded, edge weight = similarity). Patches are drawn as collections, so N = 100
-    stays fast. Returns the Figure.
-    """
-    from matplotlib.collections import LineCollection, PatchCollection
-    from matplotlib.patches import Circle, Wedge
-
-    n = g.num_clients
-    fig, ax = figure_and_axes(ax, (6, 6), layout=None)
-    pos = nx.spring_layout(g.graph, weight="similarity", seed=seed) if n > 1 else {0: np.zeros(2)}
-    xy = np.array([pos[i] for i in range(n)], dtype=float).reshape(n, 2)
-    span = float(np.ptp(xy, axis=0).max()) if n > 1 else 1.0
-    span = span if span > 0 else 1.0
-    radius = span * float(np.clip(0.25 / np.sqrt(n), 0.008, 0.06))
-
-    if g.graph.number_of_edges():
-        segs = np.array([(xy[a], xy[b]) for a, b in g.graph.edges()])
-        ax.add_collection(LineCollection(segs, colors="lightgrey", linewidths=0.5, alpha=0.6, zorder=1))
-
-    wedges, colours = [], []
-    if label_distributions is not None:
-        dist = label_features(label_distributions)
-        if dist.shape[0] != n:
-            raise ValueError(f"label_distributions has {dist.shape[0]} rows but the graph has {n} nodes")
-        from matplotlib import colormaps
-
-        cmap = colormaps["tab10" if dist.shape[1] <= 10 else "tab20"]
-        for i in range(n):
-            start = 90.0
-            for c in np.flatnonzero(dist[i] > 0):
-                sweep = 360.0 * dist[i, c]
-                wedges.append(Wedge(tuple(xy[i]), radius, start, start + sweep))
-                colours.append(cmap(c % cmap.N))
-                start += sweep
-            if not dist[i].any():
-                wedges.append(Circle(tuple(xy[i]), radius))
-                colours.append("white")
-    else:
-        wedges = [Circle(tuple(p), radius) for p in xy]
-        colours = ["tab:blue"] * n
-    ax.add_collection(PatchCollection(wedges, facecolors=colours, edgecolors="dimgrey", linewidths=0.3,
-                                      zorder=2))
-
-    if selected is not None:
-        sel = np.unique(np.asarray(selected, dtype=np.int64).ravel())
-        if sel.size and (sel.min() < 0 or sel.max() >= n):
-            raise ValueError(f"selected ids must be in 0..{n - 1}")
-        rings = [Circle(tuple(xy[i]), radius * 1.35) for i in sel]
-        ax.add_collection(PatchCollection(rings, facecolors="none", edgecolors="crimson", linewidths=2.5,
-                                          zorder=3))
-
-    pad = 2 * radius
-    ax.set_xlim(xy[:, 0].min() - pad, xy[:, 0].max() + pad)
-    ax.set_ylim(xy[:, 1].min() - pad, xy[:, 1].max() + pad)
-    ax.set_aspect("equal")
-    ax.set_axis_off()
-    ax.set_title(f"3DG: {n} clients, {g.graph.number_of_edges()} edges (epsilon={g.epsilon:g})")
-    return fig
+def label_3dg(fed_or_histograms, epsilon: float = EPSILON, sigma: float = SIGMA) -> Graph3DG:
+    """The oracle 3DG: built from the clients' label distributions."""
+    return build_3dg(label_features(fed_or_histograms), epsilon, sigma)

@@ -18,6 +18,8 @@ from torch import nn
 
 MODEL_NAMES = ("synthetic", "digits", "mnist", "fashion_mnist", "cifar10")
 
+Params = dict[str, torch.Tensor]  # a model's parameters by name, as plain tensors
+
 
 def _cnn(input_shape: tuple[int, ...], features: list[nn.Module], hidden: list[int],
          num_classes: int) -> nn.Sequential:
@@ -112,3 +114,23 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         for h in handles:
             h.remove()
     return total
+
+
+# ---------------------------------------------------------------- parameters as plain dicts
+
+def get_params(model: nn.Module) -> Params:
+    return {k: v.detach().clone() for k, v in model.named_parameters()}
+
+
+@torch.no_grad()
+def set_params(model: nn.Module, params: Params) -> nn.Module:
+    for k, p in model.named_parameters():
+        p.copy_(params[k])
+    return model
+
+
+def flatten_params(params: Params, stacked: bool = False) -> torch.Tensor:
+    """Concatenate parameters in name order: (P,), or (K, P) for stacked client params."""
+    if stacked:
+        return torch.cat([v.reshape(v.shape[0], -1) for v in params.values()], dim=1)
+    return torch.cat([v.reshape(-1) for v in params.values()])

@@ -1,5 +1,7 @@
-"""Small helpers the notebooks share: badge links and recording key values for tests.
+"""What the notebooks share: their header (badges, the Colab install cell) and `record` for the tests.
 
+Every notebook opens with a title and `badges_markdown(name)`, then `COLAB_INSTALL`, then one cell
+tagged `parameters` that ends with `record_path = None` (tests/test_notebooks.py checks this header).
 Notebooks record a few numbers (client counts, count variances, accuracies) with `record`; the
 papermill tests pass a `record_path` parameter and assert on the JSON written there.
 """
@@ -14,7 +16,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from fedgs_lite._io import atomic_write_text
+from fedgs_lite.files import atomic_write_text
 
 # GitHub owner/name used by every badge (README and notebooks); change it in one place.
 REPO_SLUG = "fedgs-lite/fedgs_lite"
@@ -38,6 +40,17 @@ def badges_markdown(notebook: str, slug: str = REPO_SLUG) -> str:
     return (f"[![Binder](https://mybinder.org/badge_logo.svg)]({binder_url(notebook, slug)}) "
             f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]"
             f"({colab_url(notebook, slug)})")
+
+
+# The second cell of every notebook, verbatim.
+COLAB_INSTALL = (
+    "# On Google Colab, install fedgs_lite first (locally and on Binder it is already installed).\n"
+    "import subprocess\n"
+    "import sys\n"
+    "\n"
+    'if "google.colab" in sys.modules:\n'
+    f'    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "git+https://github.com/{REPO_SLUG}"],\n'
+    "                   check=True)")
 
 
 def _jsonable(value: Any) -> Any:

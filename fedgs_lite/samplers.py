@@ -1,31 +1,34 @@
 """Client samplers: who trains this round, given who is available.
 
-Every sampler follows one small protocol (`Sampler`): a `name` and
-`select(available, m, round_idx, rng) -> ids`, plus an optional `update(selected, round_idx)` hook the
-simulator and trainer call after each round. A user-written sampler is any object with those members;
-nothing is subclassed.
+Every sampler follows one small protocol (`Sampler`): a `name` and `select(available, m, round_idx,
+rng) -> ids`, plus an optional `update(selected, round_idx)` hook called after each round and optional
+`state_dict()` / `load_state_dict(d)` (plain values) that a checkpoint keeps. Nothing is subclassed.
+Samplers are built by name from a `SamplerContext` (data sizes, the current global model's losses,
+the 3DG) through one registry, `register_sampler(name, factory)` with `factory(context, **options)`;
+the four built-ins are registered exactly that way.
 
 `available` is either a boolean mask of length N or an array of client ids. Shared rules:
 - an empty availability, m < 1 or ids outside 0..N-1 raise ValueError;
 - when m exceeds the number of available clients every available client is selected (MD still draws
   m times with replacement, as the authors do);
 - returned ids are int64; all samplers but MD return distinct, sorted ids.
-Samplers with state (FedGS's sampling counts) reset through `fresh()`, which returns an identical,
-unused copy, so one config reruns identically.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from fedgs_lite.solvers import FAST_STARTS
-
-SAMPLERS = ("uniform", "md", "poc", "fedgs")
+from fedgs_lite.checks import positive_int
+from fedgs_lite.masks import available_ids
+from fedgs_lite.objective import count_penalty
+from fedgs_lite.registry import Registry
+from fedgs_lite.solvers import FAST_STARTS, solve_selection
 
 
 @runtime_checkable
@@ -38,35 +41,36 @@ class Sampler(Protocol):
                rng: np.random.Generator) -> np.ndarray: ...
 
 
-def available_ids(available: np.ndarray, num_clients: int | None = None) -> np.ndarray:
-    """Normalise a boolean mask or an id array to sorted int64 ids, checking it against num_clients."""
-    a = np.asarray(available)
-    if a.ndim != 1:
-        raise ValueError(f"available must be a 1-D boolean mask or id array, got shape {a.shape}")
-    if a.dtype == bool:
-        if num_clients is not None and a.size != num_clients:
-            raise ValueError(f"availability mask has length {a.size} but the sampler knows "
-                             f"{num_clients} clients")
-        ids = np.flatnonzero(a).astype(np.int64)
-    else:
-        if a.size and not np.issubdtype(a.dtype, np.integer):
-            raise ValueError(f"available ids must be integers (or pass a boolean mask), got {a.dtype}")
-        ids = np.sort(a.astype(np.int64))
-        if ids.size and ids[0] < 0:
-            raise ValueError(f"available ids must be >= 0, got {int(ids[0])}")
-        if num_clients is not None and ids.size and ids[-1] >= num_clients:
-            raise ValueError(f"available id {int(ids[-1])} is out of range: clients are 0..{num_clients - 1}")
-        if ids.size > 1 and np.any(ids[1:] == ids[:-1]):
-            raise ValueError("available ids contain duplicates")
-    if ids.size == 0:
-        raise ValueError("no client is available: availability must contain at least one client")
-    return ids
+@dataclass(frozen=True, eq=False)
+class SamplerContext:
+    """What a sampler factory may use. A run builds one per run (`assemble.build_sampler`); each field
+    may be None where nobody provides it, and a sampler that needs it says so.
 
+    sizes: (N,) data size per client. loss_fn(ids) -> the current global model's mean loss on each
+    client's data (Power-of-Choice); it reads the run's model at call time. distances_fn() -> the
+    (N, N) 3DG distance matrix, built on first use of `distances` (so only FedGS pays for it).
+    """
 
-def _check_m(m: int) -> int:
-    if isinstance(m, bool) or int(m) != m or m < 1:
-        raise ValueError(f"m (clients per round) must be an integer >= 1, got {m!r}")
-    return int(m)
+    sizes: np.ndarray | None = None
+    loss_fn: Callable[[np.ndarray], np.ndarray] | None = None
+    distances_fn: Callable[[], np.ndarray] | None = None
+
+    @property
+    def num_clients(self) -> int | None:
+        return None if self.sizes is None else len(self.sizes)
+
+    @cached_property
+    def distances(self) -> np.ndarray | None:
+        return None if self.distances_fn is None else np.asarray(self.distances_fn(), dtype=float)
+
+    def require(self, what: str, sampler: str) -> Any:
+        """sizes, loss_fn or distances; a ValueError saying what `sampler` needs when it is missing."""
+        value = getattr(self, what)
+        if value is None:
+            why = {"sizes": "data size per client", "loss_fn": "ids -> global-model losses on them",
+                   "distances": "the 3DG distance matrix, e.g. label_3dg(fed).distances"}[what]
+            raise ValueError(f"sampler {sampler!r} needs {what}= ({why})")
+        return value
 
 
 def _as_sizes(sizes, what: str) -> np.ndarray:
@@ -91,13 +95,9 @@ class UniformSampler:
 
     name: str = "uniform"
 
-    def fresh(self) -> UniformSampler:
-        """An unused copy with the same configuration (state such as counts is reset)."""
-        return dataclasses.replace(self)
-
     def select(self, available, m, round_idx, rng):
         ids = available_ids(available)
-        k = min(_check_m(m), ids.size)
+        k = min(positive_int(m, "m (clients per round)"), ids.size)
         return np.sort(rng.choice(ids, size=k, replace=False))
 
 
@@ -112,13 +112,9 @@ class MDSampler:
     def __post_init__(self):
         self.sizes = _as_sizes(self.sizes, "MDSampler")
 
-    def fresh(self) -> MDSampler:
-        """An unused copy with the same configuration (state such as counts is reset)."""
-        return dataclasses.replace(self)
-
     def select(self, available, m, round_idx, rng):
         ids = available_ids(available, self.sizes.size)
-        m = _check_m(m)
+        m = positive_int(m, "m (clients per round)")
         return np.sort(rng.choice(ids, size=m, replace=True, p=_size_probs(self.sizes, ids)))
 
 
@@ -144,14 +140,10 @@ class PowerOfChoiceSampler:
         if self.d is not None and (isinstance(self.d, bool) or int(self.d) != self.d or self.d < 1):
             raise ValueError(f"d (number of candidates) must be an integer >= 1 or None, got {self.d!r}")
 
-    def fresh(self) -> PowerOfChoiceSampler:
-        """An unused copy with the same configuration (state such as counts is reset)."""
-        return dataclasses.replace(self)
-
     def select(self, available, m, round_idx, rng):
         n = None if self.sizes is None else self.sizes.size
         ids = available_ids(available, n)
-        m = min(_check_m(m), ids.size)
+        m = min(positive_int(m, "m (clients per round)"), ids.size)
         cand = ids
         if self.d is not None and self.d < ids.size:
             if self.d < m:
@@ -205,89 +197,104 @@ class FedGSSampler:
         self.num_clients = d.shape[0]
         self.counts = np.zeros(d.shape[0], dtype=np.int64)
 
-    def fresh(self) -> FedGSSampler:
-        """An unused copy with the same configuration (state such as counts is reset)."""
-        return dataclasses.replace(self)
-
     def select(self, available, m, round_idx, rng):
-        from fedgs_lite.objective import count_penalty
-        from fedgs_lite.solvers import solve_selection
-
         ids = available_ids(available, self.num_clients)
-        m = min(_check_m(m), ids.size)  # the authors' M = min(N_t, clients_per_round)
+        m = min(positive_int(m, "m (clients per round)"), ids.size)  # the authors' M = min(N_t, M)
         u = count_penalty(self.counts, ids, m)
         res = solve_selection(self.distances[np.ix_(ids, ids)], u, self.alpha, m, self.solver,
                               time_limit=self.time_limit, rng=rng, starts=self.starts)
         chosen = np.sort(ids[np.asarray(res.selected, dtype=np.int64)])
-        self.counts[chosen] += 1
+        self.counts[chosen] += 1  # the counts are the sampler's own record of its picks (authors' code)
         self.last_result = res
         return chosen
 
+    def fresh(self) -> FedGSSampler:
+        return dataclasses.replace(self)  # an unused copy: the same settings, counts at zero
 
-_USER_SAMPLERS: dict[str, Callable[..., Sampler]] = {}
-_ALIASES = {"mdsample": "md", "powerofchoice": "poc", "power_of_choice": "poc", "uniformsample": "uniform"}
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps: the sampling counts, as plain ints."""
+        return {"counts": self.counts.tolist()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.counts = np.asarray(state["counts"], dtype=np.int64)
 
 
-def _sampler_key(name: str) -> str:
-    key = str(name).lower().replace("-", "_")
-    return _ALIASES.get(key, key)
+# --------------------------------------------------------------------------- the registry
+
+AGGREGATIONS = ("size", "uniform")  # FedAvg weights: data size, or equal
+REGISTRY = Registry("sampler", lambda name: str(name).lower().replace("-", "_"),
+                    "add your own with fedgs_lite.register_sampler")
 
 
-def register_sampler(name: str, factory: Callable[..., Sampler], *, overwrite: bool = False) -> None:
-    """Make a user sampler available by name to make_sampler, ExperimentConfig and the CLI.
+def register_sampler(name: str, factory: Callable[..., Sampler], *, aggregation: str = "size",
+                     from_config: Mapping[str, str] | None = None, aliases: tuple[str, ...] = (),
+                     overwrite: bool = False) -> None:
+    """Make a sampler available by name to make_sampler, ExperimentConfig and the CLI.
 
-    `factory(*, sizes, distances, loss_fn, **options)` returns an object with `name` and
-    `select(available, m, round_idx, rng)` (optionally `update(selected, round_idx)`); it receives the
-    clients' data sizes, the label 3DG's distance matrix and a loss callback (ids -> global-model
-    losses), and may ignore any of them (accept `**_`).
+    `factory(context: SamplerContext, **options)` returns an object with `name` and
+    `select(available, m, round_idx, rng)` (optionally `update`, `state_dict`, `load_state_dict`).
+    aggregation: how a run weights the sampler's clients ("size": FedAvg by data size, "uniform":
+    equally), unless the config says otherwise. from_config: factory option -> ExperimentConfig field,
+    the options a run passes (e.g. {"alpha": "fedgs_alpha"}).
     """
-    key = _sampler_key(name)
-    if not key.isidentifier():
-        raise ValueError(f"sampler name {name!r} must be a simple identifier like 'round_robin'")
-    if key in SAMPLERS or (key in _USER_SAMPLERS and not overwrite):
-        raise ValueError(f"sampler {key!r} is already defined; pass overwrite=True to replace a user sampler"
-                         if key in _USER_SAMPLERS else f"{key!r} is a built-in sampler; choose another name")
-    if not callable(factory):
-        raise ValueError("factory must be callable: factory(*, sizes, distances, loss_fn, **options)")
-    _USER_SAMPLERS[key] = factory
+    if aggregation not in AGGREGATIONS:
+        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    REGISTRY.register(name, factory, aliases=aliases, overwrite=overwrite, aggregation=aggregation,
+                      from_config=dict(from_config or {}))
 
 
 def unregister_sampler(name: str) -> None:
-    _USER_SAMPLERS.pop(_sampler_key(name), None)
+    """Remove a registered sampler (built-in samplers cannot be removed, only overwritten)."""
+    REGISTRY.unregister(name)
 
 
 def available_samplers() -> tuple[str, ...]:
     """Built-in sampler names followed by the registered user samplers."""
-    return SAMPLERS + tuple(_USER_SAMPLERS)
+    return REGISTRY.names()
 
 
-def make_sampler(name: str, *, sizes=None, distances=None, loss_fn=None, **kw) -> Sampler:
-    """Build a sampler by name (SAMPLERS or a registered one); extra keywords go to the sampler."""
-    key = _sampler_key(name)
-    if key in _USER_SAMPLERS:
-        return _USER_SAMPLERS[key](sizes=sizes, distances=distances, loss_fn=loss_fn, **kw)
-    if key not in SAMPLERS:
-        raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(available_samplers())}")
+def config_options(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
+    """The options a run passes to sampler `name`: its `from_config` fields, read from `settings` (an
+    ExperimentConfig's fields as a mapping; fields missing there are left to the factory's defaults)."""
+    return {opt: settings[f] for opt, f in REGISTRY.get(name).info["from_config"].items() if f in settings}
+
+
+def default_aggregation(name: str) -> str:
+    """How a run weights sampler `name`'s clients unless its config says otherwise: "size" or "uniform"."""
+    return REGISTRY.get(name).info["aggregation"]
+
+
+def make_sampler(name: str, context: SamplerContext | None = None, *, sizes=None, distances=None,
+                 loss_fn=None, **options) -> Sampler:
+    """Build a sampler by name from `context` (or from sizes/distances/loss_fn given directly);
+    `options` go to its factory (e.g. alpha=, solver= for FedGS, d= for Power-of-Choice)."""
+    entry = REGISTRY.get(name)
+    if context is None:
+        context = SamplerContext(sizes=sizes, loss_fn=loss_fn,
+                                 distances_fn=None if distances is None else lambda: distances)
     try:
-        if key == "uniform":
-            return UniformSampler(**kw)
-        if key == "md":
-            if sizes is None:
-                raise ValueError("sampler 'md' needs sizes= (data size per client)")
-            return MDSampler(sizes, **kw)
-        if key == "poc":
-            if loss_fn is None:
-                raise ValueError("sampler 'poc' needs loss_fn= (ids -> global-model losses on them)")
-            return PowerOfChoiceSampler(loss_fn, sizes=sizes, **kw)
-        if distances is None:
-            raise ValueError("sampler 'fedgs' needs distances= (the 3DG distance matrix, e.g. "
-                             "build_3dg(label_features(fed)).distances)")
-        return FedGSSampler(distances, **kw)
+        return entry.factory(context, **options)
     except TypeError as e:  # an option this sampler does not take
-        raise ValueError(f"bad options for sampler {key!r}: {e}") from None
+        raise ValueError(f"bad options for sampler {entry.name!r}: {e}") from None
 
 
 def fresh_sampler(sampler: Sampler) -> Sampler:
-    """An unused copy of a sampler (its `fresh()` when it has one, else the object itself)."""
+    """An unused copy, so one sampler object reruns identically: its `fresh()` when it has one (a
+    sampler with state, such as FedGS's counts), else the object itself (a stateless sampler)."""
     fresh = getattr(sampler, "fresh", None)
     return fresh() if callable(fresh) else sampler
+
+
+def _fedgs(context: SamplerContext, **options) -> FedGSSampler:
+    options.setdefault("num_clients", context.num_clients)
+    return FedGSSampler(context.require("distances", "fedgs"), **options)
+
+
+register_sampler("uniform", lambda context, **options: UniformSampler(**options), aliases=("uniformsample",))
+register_sampler("md", lambda context, **options: MDSampler(context.require("sizes", "md"), **options),
+                 aggregation="uniform", aliases=("mdsample",))  # the authors average MD's models uniformly
+register_sampler("poc", lambda context, **options: PowerOfChoiceSampler(
+    context.require("loss_fn", "poc"), sizes=context.sizes, **options), from_config={"d": "poc_d"},
+    aliases=("powerofchoice", "power_of_choice"))
+register_sampler("fedgs", _fedgs, from_config={"alpha": "fedgs_alpha", "solver": "solver"})
+SAMPLERS = REGISTRY.mark_builtin()

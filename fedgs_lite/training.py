@@ -1,30 +1,5 @@
 """Federated local training on one device: all selected clients train together, batched with vmap.
 
-Final public signatures (the contract in docs/api.md; extras are keyword-only and optional):
-
-    LocalTraining(epochs=5, steps=None, batch_size=64, lr=0.1, lr_decay=0.998, momentum=0.0,
-                  weight_decay=0.0, prox_mu=0.0)
-        .lr_at(round_idx) -> float
-    DeviceData(x, y, client_indices, x_test, y_test, sizes)
-        .from_federated(fed, device=None) -> DeviceData      # device None -> default_device()
-        .num_clients -> int; .device -> torch.device
-    class DivergenceError(ValueError)                        # .round_idx, .clients
-    Params = dict[str, torch.Tensor]
-    get_params(model) -> Params                               # detached clones
-    set_params(model, params) -> model                        # copy into the module in place
-    flatten_params(params) -> Tensor                          # (P,) or (K, P) with stacked=True
-    Schedule / make_schedule(sizes, cfg, generator) -> Schedule   # minibatch plan shared by engines
-    local_train(model, global_params, data, clients, cfg, round_idx, generator,
-                engine="batched", *, chunk_size=None) -> (stacked Params, np.ndarray losses)
-    aggregate(client_params, weights) -> Params
-    evaluate(model, params, x, y, batch_size=512) -> (loss, accuracy)
-    client_losses(model, params, data, clients, batch_size=2048) -> np.ndarray
-    update_features(model, global_params, data, cfg, generator, engine="batched", *,
-                    chunk_size=25) -> np.ndarray (N, P) float64
-    logit_features(model, global_params, data, cfg, generator, engine="batched", *,
-                   chunk_size=25, noise_batch=None) -> np.ndarray (N, C) float64
-    default_device() -> torch.device
-
 Both engines consume the same minibatch plan (`make_schedule`), so the batched engine can be
 checked against the plain per-client loop to float tolerance. Every client in a round draws its
 own minibatches from its own data; a client whose plan is shorter than the longest one is masked
@@ -45,8 +20,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, grad_and_value, vmap
 
-Params = dict[str, torch.Tensor]
-ENGINES = ("auto", "batched", "sequential")
+from fedgs_lite.config import ENGINES, LocalTraining
+from fedgs_lite.models import Params, get_params, set_params
 
 
 def resolve_engine(engine: str, model: nn.Module, device: torch.device) -> str:
@@ -68,42 +43,14 @@ def default_device() -> torch.device:
 
 
 class DivergenceError(ValueError):
-    """Local training produced a non-finite loss or parameters (learning rate too large?)."""
+    """Training produced a non-finite loss or parameters (learning rate too large?): the one error a
+    run stops on by itself, its results so far kept. `what` says what was not finite."""
 
-    def __init__(self, round_idx: int, clients: Sequence[int]):
+    def __init__(self, round_idx: int, clients: Sequence[int] = (), what: str | None = None):
         self.round_idx = int(round_idx)
         self.clients = [int(c) for c in clients]
-        super().__init__(f"training diverged in round {self.round_idx}: non-finite loss or parameters "
-                         f"for clients {self.clients}; lower the learning rate")
-
-
-@dataclass(frozen=True)
-class LocalTraining:
-    epochs: int | None = 5
-    steps: int | None = None
-    batch_size: int = 64
-    lr: float = 0.1
-    lr_decay: float = 0.998
-    momentum: float = 0.0
-    weight_decay: float = 0.0
-    prox_mu: float = 0.0
-
-    def __post_init__(self) -> None:
-        if self.steps is None and self.epochs is None:
-            raise ValueError("LocalTraining needs epochs or steps")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"steps must be >= 1, got {self.steps}")
-        if self.steps is None and self.epochs < 1:
-            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
-        if self.lr <= 0 or self.lr_decay <= 0:
-            raise ValueError(f"lr and lr_decay must be > 0, got {self.lr}, {self.lr_decay}")
-        if self.momentum < 0 or self.weight_decay < 0 or self.prox_mu < 0:
-            raise ValueError("momentum, weight_decay and prox_mu must be >= 0")
-
-    def lr_at(self, round_idx: int) -> float:
-        return self.lr * self.lr_decay ** round_idx
+        what = what or f"non-finite loss or parameters for clients {self.clients}"
+        super().__init__(f"training diverged in round {self.round_idx}: {what}; lower the learning rate")
 
 
 @dataclass
@@ -139,43 +86,6 @@ class DeviceData:
         return self.x.device
 
 
-# ---------------------------------------------------------------- params
-
-def get_params(model: nn.Module) -> Params:
-    return {k: v.detach().clone() for k, v in model.named_parameters()}
-
-
-@torch.no_grad()
-def set_params(model: nn.Module, params: Params) -> nn.Module:
-    for k, p in model.named_parameters():
-        p.copy_(params[k])
-    return model
-
-
-def flatten_params(params: Params, stacked: bool = False) -> torch.Tensor:
-    """Concatenate parameters in name order: (P,), or (K, P) for stacked client params."""
-    if stacked:
-        return torch.cat([v.reshape(v.shape[0], -1) for v in params.values()], dim=1)
-    return torch.cat([v.reshape(-1) for v in params.values()])
-
-
-def aggregate(client_params: Params, weights: np.ndarray) -> Params:
-    """Weighted average over the leading (client) dimension; weights are renormalised to sum to 1.
-
-    Duplicated clients (MD sampling) are just repeated rows, each with its own weight.
-    """
-    w = np.asarray(weights, dtype=np.float64).reshape(-1)
-    k = next(iter(client_params.values())).shape[0]
-    if w.shape[0] != k:
-        raise ValueError(f"got {w.shape[0]} weights for {k} client models")
-    if not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
-        raise ValueError("weights must be finite, non-negative and not all zero")
-    w = w / w.sum()
-    out = {}
-    for name, v in client_params.items():
-        wt = torch.as_tensor(w, dtype=v.dtype, device=v.device)
-        out[name] = torch.tensordot(wt, v, dims=1)
-    return out
 
 
 # ---------------------------------------------------------------- minibatch plan
@@ -191,10 +101,6 @@ class Schedule:
     positions: torch.Tensor
     sample_mask: torch.Tensor
     num_steps: np.ndarray
-
-    @property
-    def step_mask(self) -> torch.Tensor:
-        return self.sample_mask.any(dim=2)
 
 
 def make_schedule(sizes: Sequence[int], cfg: LocalTraining, generator: torch.Generator) -> Schedule:
@@ -392,75 +298,3 @@ def local_train(model: nn.Module, global_params: Params, data: DeviceData, clien
                                            [generator], engine, chunk_size=chunk_size)
     check_finite(losses, params, clients, round_idx)
     return params, losses
-
-
-# ---------------------------------------------------------------- evaluation
-
-@torch.no_grad()
-def _per_sample(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor,
-                batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    losses, correct = [], []
-    for a in range(0, x.shape[0], batch_size):
-        out = functional_call(model, params, (x[a:a + batch_size],))
-        yb = y[a:a + batch_size]
-        losses.append(F.cross_entropy(out, yb, reduction="none"))
-        correct.append(out.argmax(dim=1) == yb)
-    return torch.cat(losses), torch.cat(correct)
-
-
-def evaluate(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor,
-             batch_size: int = 512) -> tuple[float, float]:
-    """Mean cross-entropy loss and accuracy of `params` on (x, y)."""
-    if x.shape[0] == 0:
-        raise ValueError("evaluate needs at least one sample")
-    losses, correct = _per_sample(model, params, x, y, batch_size)
-    stats = torch.stack([losses.double().mean(), correct.double().mean()]).cpu()
-    return float(stats[0]), float(stats[1])
-
-
-def client_losses(model: nn.Module, params: Params, data: DeviceData, clients: Sequence[int],
-                  batch_size: int = 2048) -> np.ndarray:
-    """Mean loss of the (global) `params` on each listed client's training data, in one pass."""
-    clients = [int(c) for c in np.asarray(clients).reshape(-1)]
-    if not clients:
-        return np.zeros(0)
-    idx = torch.cat([data.client_indices[c] for c in clients])
-    seg = torch.repeat_interleave(torch.arange(len(clients), device=data.device),
-                                  torch.as_tensor(data.sizes[clients], device=data.device))
-    losses, _ = _per_sample(model, params, data.x[idx], data.y[idx], batch_size)
-    sums = torch.zeros(len(clients), dtype=torch.float64, device=data.device)
-    sums.index_add_(0, seg, losses.double())
-    return sums.cpu().numpy() / np.maximum(data.sizes[clients], 1)
-
-
-# ---------------------------------------------------------------- 3DG features (round 0)
-
-def update_features(model: nn.Module, global_params: Params, data: DeviceData, cfg: LocalTraining,
-                    generator: torch.Generator, engine: str = "batched", *,
-                    chunk_size: int | None = 25) -> np.ndarray:
-    """Every client trains once from `global_params`; (N, P) float64 flattened updates local - global.
-
-    Clients train `chunk_size` at a time (memory; the result does not depend on it)."""
-    clients = list(range(data.num_clients))
-    local, _ = local_train(model, global_params, data, clients, cfg, 0, generator, engine,
-                           chunk_size=chunk_size)
-    delta = flatten_params(local, stacked=True) - flatten_params(global_params).unsqueeze(0)
-    return delta.double().cpu().numpy()
-
-
-@torch.no_grad()
-def logit_features(model: nn.Module, global_params: Params, data: DeviceData, cfg: LocalTraining,
-                   generator: torch.Generator, engine: str = "batched", *, chunk_size: int | None = 25,
-                   noise_batch: int | None = None) -> np.ndarray:
-    """Every client trains once; (N, C) float64 mean output of each local model on the same Gaussian
-    noise, shaped like a test batch and matched to that batch's mean and std."""
-    clients = list(range(data.num_clients))
-    with torch.enable_grad():
-        local, _ = local_train(model, global_params, data, clients, cfg, 0, generator, engine,
-                               chunk_size=chunk_size)
-    nb = min(noise_batch or cfg.batch_size, data.x_test.shape[0])
-    ref = data.x_test[:nb]
-    noise = torch.randn(ref.shape, generator=generator, device=generator.device).to(data.device)
-    noise = noise * ref.std() + ref.mean()
-    outs = vmap(lambda p: functional_call(model, p, (noise,)).mean(dim=0))(local)
-    return outs.double().cpu().numpy()

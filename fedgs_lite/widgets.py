@@ -13,6 +13,17 @@ import io
 from collections.abc import Callable
 from typing import Any
 
+from fedgs_lite.availability import available_modes
+from fedgs_lite.explorers import (
+    FEATURES,
+    demo_federation,
+    explore_availability,
+    explore_graph,
+    explore_sampler,
+)
+from fedgs_lite.graph import label_3dg
+from fedgs_lite.samplers import SAMPLERS
+
 CONTROL_CLASS = "fedgs-control"
 DPI = 80  # small PNGs keep each update snappy
 
@@ -81,9 +92,6 @@ def _explorer(controls: list, compute: Callable[[dict[str, Any]], Any],
 def availability_explorer(fed=None, *, mode: str = "LN", beta: float = 0.1, rounds: int = 48, seed: int = 0,
                           modes: tuple[str, ...] | None = None):
     """Pick an availability mode, its beta, the number of rounds and the seed; see who is available."""
-    from fedgs_lite.availability import available_modes
-    from fedgs_lite.explorers import explore_availability
-
     w = _ipywidgets()
     controls = [
         _control(w.Dropdown(options=list(modes or available_modes()), value=mode, description="mode")),
@@ -111,8 +119,6 @@ def graph_explorer(fed=None, *, epsilon: float = 0.01, sigma: float = 0.1, featu
 
     `feature_matrix` (N, P) replaces the "update" features (e.g. ones computed earlier in a notebook).
     """
-    from fedgs_lite.explorers import FEATURES, explore_graph
-
     w = _ipywidgets()
     controls = [
         _control(w.Dropdown(options=list(FEATURES), value=features, description="features")),
@@ -134,24 +140,9 @@ def graph_explorer(fed=None, *, epsilon: float = 0.01, sigma: float = 0.1, featu
     return _explorer(controls, compute, summarise, "3DG")
 
 
-def sampler_explorer(fed=None, *, sampler: str = "fedgs", alpha: float = 0.1, m: int = 5,
-                     mode: str = "LN-0.1", rounds: int = 60, seed: int = 0, graph=None,
-                     modes: tuple[str, ...] = ("IDL", "LN-0.1", "SLN-0.1", "MDF-1", "LDF-0.5", "YFF-0.5",
-                                               "HOMO-0.5", "YC-0.5")):
-    """Pick a sampler, FedGS's alpha, M, an availability mode and a round; see who is picked.
-
-    Moving only the round slider reuses the simulation. Tick "exact" to solve that round's FedGS
-    problem with the exact solver too and show the fast solver's optimality gap.
-    """
-    from fedgs_lite.explorers import demo_federation, explore_sampler
-    from fedgs_lite.graph import build_3dg, label_features
-    from fedgs_lite.samplers import SAMPLERS
-
-    w = _ipywidgets()
-    fed = demo_federation() if fed is None else fed
-    graph = build_3dg(label_features(fed)) if graph is None else graph
+def _sampler_controls(w, fed, sampler, alpha, m, mode, rounds, seed, modes) -> list:
     mode_options = list(modes) if mode in modes else [mode, *modes]
-    controls = [
+    return [
         _control(w.Dropdown(options=list(SAMPLERS), value=sampler, description="sampler")),
         _control(w.FloatSlider(value=alpha, min=0.0, max=2.0, step=0.05, description="alpha",
                                continuous_update=False)),
@@ -164,6 +155,33 @@ def sampler_explorer(fed=None, *, sampler: str = "fedgs", alpha: float = 0.1, m:
         _seed_box(w, seed),
         _control(w.Checkbox(value=False, description="exact", indent=False)),
     ]
+
+
+def _sampler_summary(r) -> str:
+    text = (f"round {r.round_idx}: {r.available_now.size} available, picked "
+            f"{r.selected_now.tolist()}; count variance so far {r.count_variance:.2f}, Jain {r.jain:.3f}")
+    s = r.solvers
+    if s is not None:
+        text += (f"<br>this round's FedGS problem: fast {s.fast.objective:.4f} in "
+                 f"{s.fast.seconds * 1e3:.1f} ms, exact ({s.exact.status}) {s.exact.objective:.4f} in "
+                 f"{s.exact.seconds:.2f} s: gap "
+                 f"{100 * s.gap:.2f}%{' (same clients)' if s.same_selection else ''}")
+    return text
+
+
+def sampler_explorer(fed=None, *, sampler: str = "fedgs", alpha: float = 0.1, m: int = 5,
+                     mode: str = "LN-0.1", rounds: int = 60, seed: int = 0, graph=None,
+                     modes: tuple[str, ...] = ("IDL", "LN-0.1", "SLN-0.1", "MDF-1", "LDF-0.5", "YFF-0.5",
+                                               "HOMO-0.5", "YC-0.5")):
+    """Pick a sampler, FedGS's alpha, M, an availability mode and a round; see who is picked.
+
+    Moving only the round slider reuses the simulation. Tick "exact" to solve that round's FedGS
+    problem with the exact solver too and show the fast solver's optimality gap.
+    """
+    w = _ipywidgets()
+    fed = demo_federation() if fed is None else fed
+    graph = label_3dg(fed) if graph is None else graph
+    controls = _sampler_controls(w, fed, sampler, alpha, m, mode, rounds, seed, modes)
     round_slider = controls[5]
     cache: dict[tuple, Any] = {}
 
@@ -182,15 +200,4 @@ def sampler_explorer(fed=None, *, sampler: str = "fedgs", alpha: float = 0.1, m:
         cache[key] = view.result
         return view
 
-    def summarise(r) -> str:
-        text = (f"round {r.round_idx}: {r.available_now.size} available, picked "
-                f"{r.selected_now.tolist()}; count variance so far {r.count_variance:.2f}, Jain {r.jain:.3f}")
-        s = r.solvers
-        if s is not None:
-            text += (f"<br>this round's FedGS problem: fast {s.fast.objective:.4f} in "
-                     f"{s.fast.seconds * 1e3:.1f} ms, exact ({s.exact.status}) {s.exact.objective:.4f} in "
-                     f"{s.exact.seconds:.2f} s: gap "
-                     f"{100 * s.gap:.2f}%{' (same clients)' if s.same_selection else ''}")
-        return text
-
-    return _explorer(controls, compute, summarise, "sampler")
+    return _explorer(controls, compute, _sampler_summary, "sampler")

@@ -3,8 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedgs_lite import data
-from fedgs_lite.data import DATASETS, load_dataset, make_synthetic, resolve_data_roots
+from fedgs_lite import data, readers
+from fedgs_lite.data import DATASETS, load_dataset, make_synthetic
+from fedgs_lite.readers import resolve_data_roots
 
 
 @pytest.fixture
@@ -12,7 +13,7 @@ def no_default_roots(tmp_path, monkeypatch) -> Path:
     """Point the repo data/ folder and the CWD at empty folders, so only root/FEDGS_DATA can match."""
     empty = tmp_path / "empty"
     empty.mkdir()
-    monkeypatch.setattr(data, "REPO_DATA_DIR", empty / "repo_data")
+    monkeypatch.setattr(readers, "REPO_DATA_DIR", empty / "repo_data")
     monkeypatch.chdir(empty)
     monkeypatch.delenv("FEDGS_DATA", raising=False)
     return empty
@@ -76,7 +77,7 @@ def test_digits_loads_all_samples_stratified():
 
 
 def test_digits_from_data_root(data_root, no_default_roots, monkeypatch):
-    monkeypatch.setattr(data, "_sklearn_digits_path", lambda: None)
+    monkeypatch.setattr(data, "sklearn_digits_path", lambda: None)
     ds = load_dataset("digits", data_root, download=False)
     assert len(ds.y_train) + len(ds.y_test) == 1797
 
@@ -108,7 +109,7 @@ def test_idx_header_is_checked(tmp_path):
     with gzip.open(bad, "wb") as f:
         f.write((0x0803).to_bytes(4, "big") + (5).to_bytes(4, "big") * 3 + bytes(10))
     with pytest.raises(ValueError, match="header"):
-        data._read_idx(str(bad))
+        readers.read_idx(str(bad))
 
 
 def test_cifar10_subset_is_labelled(data_root):

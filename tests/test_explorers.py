@@ -5,7 +5,10 @@ import pytest
 
 from fedgs_lite import explorers as E
 from fedgs_lite.data import make_synthetic
-from fedgs_lite.partition import partition
+from fedgs_lite.features import update_feature_matrix
+from fedgs_lite.graph import label_3dg
+from fedgs_lite.partitions import partition
+from fedgs_lite.simulate import round_problem
 from fedgs_lite.solvers import compare_solvers
 
 
@@ -98,7 +101,7 @@ def test_other_features_are_scored_against_the_oracle(fed):
 
 
 def test_update_features_come_from_one_round_of_training(fed):
-    x = E.update_feature_matrix(fed, seed=0, epochs=1)
+    x = update_feature_matrix(fed, seed=0, epochs=1)
     assert x.shape[0] == fed.num_clients and x.shape[1] > fed.dataset.num_classes
     assert np.all(np.isfinite(x)) and np.abs(x).sum() > 0
 
@@ -136,10 +139,8 @@ def test_every_sampler_runs_under_the_same_trace(fed):
 
 def test_fast_solver_against_brute_force_and_round_problem(fed):
     run = E.simulate_sampler("fedgs", m=4, mode="IDL", rounds=6, seed=0, fed=fed)
-    from fedgs_lite.graph import build_3dg, label_features
-
-    d = build_3dg(label_features(fed)).distances
-    ids, d_sub, u, m = E.round_problem(run, d, 5)
+    d = label_3dg(fed).distances
+    ids, d_sub, u, m = round_problem(run, d, 5)
     assert ids.size == 12 and d_sub.shape == (12, 12) and u.shape == (12,) and m == 4
     cmp = compare_solvers(d_sub, u, 0.5, m, exact_method="brute")
     assert cmp.exact.status == "optimal"

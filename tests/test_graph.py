@@ -11,7 +11,6 @@ from fedgs_lite.graph import (
     floyd_warshall_python,
     label_features,
     normalise_distances,
-    plot_3dg,
     shortest_paths,
 )
 
@@ -171,15 +170,3 @@ def test_edge_scores_of_identical_features_are_perfect(rng):
     assert edge_scores(g, g)["precision"] == 1.0  # Graph3DG accepted too
 
 
-def test_plot_3dg_returns_figure(rng):
-    from matplotlib.figure import Figure
-
-    h = label_skew_hist(rng, 100)
-    g = build_3dg(label_features(h))
-    fig = plot_3dg(g, h, selected=[1, 5, 7], seed=0)
-    assert isinstance(fig, Figure)
-    ax = fig.axes[0]
-    assert len(ax.collections) == 3  # edges, pies, rings
-    assert isinstance(plot_3dg(build_3dg(np.eye(3))), Figure)
-    with pytest.raises(ValueError):
-        plot_3dg(g, h, selected=[100])

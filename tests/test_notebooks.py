@@ -3,6 +3,7 @@ numbers it shows; the checks below assert on those numbers. Committed notebooks 
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import os
@@ -139,9 +140,30 @@ def test_every_notebook_has_a_test_case():
     assert not missing, f"notebooks without an entry in tests/test_notebooks.py CASES: {missing}"
 
 
+def code_cells(nb) -> list[str]:
+    """Code cells as Python: IPython magics and shell lines (`%...`, `!...`) left out."""
+    return ["\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            for c in nb.cells if c.cell_type == "code"]
+
+
+def fedgs_imports(source: str) -> list[str]:
+    """What a cell imports from fedgs_lite: "NAME" for `from fedgs_lite import NAME`, else the module path."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("fedgs_lite"):
+            top = node.module == "fedgs_lite"
+            found += [a.name if top else f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.startswith("fedgs_lite.")]
+    return found
+
+
 @pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
-def test_committed_notebook_is_clean(path: Path):
+def test_committed_notebook_is_clean_and_has_the_shared_header(path: Path):
+    """The .ipynb files are the source a person edits in JupyterLab; CONTRIBUTING.md says how."""
     import nbformat
+
+    from fedgs_lite.notebook_utils import COLAB_INSTALL, badges_markdown
 
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
@@ -149,11 +171,32 @@ def test_committed_notebook_is_clean(path: Path):
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        assert not cell.get("outputs"), f"{path.name} cell {i} has outputs: clear them before committing"
+        assert not cell.get("outputs"), f"{path.name} cell {i} has outputs: strip them before committing"
         assert cell.get("execution_count") is None, f"{path.name} cell {i} has an execution count"
-    tagged = [c for c in nb.cells if "parameters" in c.get("metadata", {}).get("tags", [])]
-    assert len(tagged) == 1, f"{path.name} needs exactly one cell tagged 'parameters'"
-    assert "record_path = None" in tagged[0].source
+    title, install = nb.cells[0], nb.cells[1]
+    assert title.cell_type == "markdown" and title.source.startswith(f"# {path.stem[:2]}. ")
+    assert badges_markdown(path.name) in title.source, f"{path.name}: stale or missing badges"
+    assert install.cell_type == "code" and install.source == COLAB_INSTALL, f"{path.name}: the Colab cell"
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    assert tagged == [2], f"{path.name} needs exactly one cell tagged 'parameters', the third"
+    assert nb.cells[2].source.splitlines()[-1].startswith("record_path = None")
+
+
+@pytest.mark.parametrize("path", notebook_paths(), ids=lambda p: p.stem)
+def test_notebooks_import_only_public_top_level_names(path: Path):
+    import nbformat
+
+    import fedgs_lite
+
+    names = [n for src in code_cells(nbformat.read(path, as_version=4)) for n in fedgs_imports(src)]
+    assert names, f"{path.name} imports nothing from fedgs_lite"
+    assert [n for n in names if n not in fedgs_lite.__all__] == [], f"{path.name}: import from fedgs_lite"
+
+
+def test_the_import_check_sees_submodule_imports():
+    assert fedgs_imports("from fedgs_lite import record, paper\nimport fedgs_lite.loop\n"
+                         "from fedgs_lite.graph import build_3dg") == ["record", "paper", "fedgs_lite.loop",
+                                                                      "fedgs_lite.graph.build_3dg"]
 
 
 @pytest.fixture(scope="session")
@@ -205,16 +248,10 @@ def test_record_merges_converts_and_skips_without_a_path(tmp_path: Path):
 
 
 def test_badges_point_at_the_shared_repository_slug():
-    from fedgs_lite.notebook_utils import REPO_SLUG, badges_markdown, binder_url, colab_url
+    from fedgs_lite.notebook_utils import REPO_SLUG, binder_url, colab_url
 
     link = binder_url("00_quickstart.ipynb")
     assert link.endswith(f"{REPO_SLUG}/HEAD?labpath=notebooks%2F00_quickstart.ipynb")
     assert binder_url().endswith("?urlpath=lab/tree/notebooks/00_quickstart.ipynb")
     assert colab_url("01_federated_data.ipynb") == (
         f"https://colab.research.google.com/github/{REPO_SLUG}/blob/main/notebooks/01_federated_data.ipynb")
-    import nbformat
-
-    for path in notebook_paths():
-        first = nbformat.read(path, as_version=4).cells[0]
-        assert first.cell_type == "markdown" and first.source.startswith("# ")
-        assert badges_markdown(path.name) in first.source, f"{path.name}: stale or missing badges"

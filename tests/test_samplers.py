@@ -2,14 +2,21 @@ import numpy as np
 import pytest
 
 from fedgs_lite.samplers import (
+    REGISTRY,
     SAMPLERS,
     FedGSSampler,
     MDSampler,
     PowerOfChoiceSampler,
     Sampler,
+    SamplerContext,
     UniformSampler,
     available_ids,
+    config_options,
+    default_aggregation,
+    fresh_sampler,
     make_sampler,
+    register_sampler,
+    unregister_sampler,
 )
 
 N = 12
@@ -57,12 +64,12 @@ def test_reproducible_for_a_seed_and_fresh_copies(name):
     s = build(name)
     runs = []
     for _ in range(2):
-        sampler, rng = s.fresh(), np.random.default_rng(42)
+        sampler, rng = fresh_sampler(s), np.random.default_rng(42)
         runs.append([sampler.select(MASK, 3, t, rng).tolist() for t in range(20)])
     assert runs[0] == runs[1]
     if name in ("uniform", "md"):  # a different seed gives a different sequence
         rng = np.random.default_rng(43)
-        other = s.fresh()
+        other = fresh_sampler(s)
         assert [other.select(MASK, 3, t, rng).tolist() for t in range(20)] != runs[0]
 
 
@@ -242,3 +249,68 @@ def test_make_sampler_passes_options():
     assert isinstance(make_sampler("MDSample", sizes=SIZES), MDSampler)
     assert make_sampler("poc", loss_fn=loss_fn, d=5).d == 5
     assert isinstance(make_sampler("uniform"), UniformSampler)
+
+
+def test_fedgs_state_dict_round_trips_its_counts_as_plain_ints():
+    s = FedGSSampler(_distances())
+    rng = np.random.default_rng(0)
+    for t in range(4):
+        s.select(MASK, 3, t, rng)
+    state = s.state_dict()
+    assert state == {"counts": s.counts.tolist()} and all(type(c) is int for c in state["counts"])
+    other = fresh_sampler(s)
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other.counts, s.counts)
+    np.testing.assert_array_equal(other.select(MASK, 3, 4, np.random.default_rng(1)),
+                                  s.select(MASK, 3, 4, np.random.default_rng(1)))
+
+
+def test_the_context_builds_the_3dg_only_when_a_sampler_asks_and_only_once():
+    calls = []
+
+    def distances():
+        calls.append(1)
+        return _distances()
+
+    ctx = SamplerContext(sizes=SIZES, loss_fn=loss_fn, distances_fn=distances)
+    for name in ("uniform", "md", "poc"):
+        make_sampler(name, ctx)
+    assert calls == [] and ctx.num_clients == N
+    s = make_sampler("fedgs", ctx, alpha=0.5)
+    make_sampler("fedgs", ctx)
+    assert calls == [1] and s.num_clients == N and s.alpha == 0.5
+    with pytest.raises(ValueError, match="'fedgs' needs distances"):
+        make_sampler("fedgs", SamplerContext(sizes=SIZES))
+
+
+def test_builtins_and_user_samplers_share_one_registry_shape():
+    assert SAMPLERS == ("uniform", "md", "poc", "fedgs")
+    assert all(REGISTRY.get(n).builtin for n in SAMPLERS)
+    assert default_aggregation("md") == "uniform" and default_aggregation("fedgs") == "size"
+    settings = {"fedgs_alpha": 0.7, "solver": "brute", "poc_d": 4, "seed": 1}
+    assert config_options("fedgs", settings) == {"alpha": 0.7, "solver": "brute"}
+    assert config_options("PowerOfChoice", settings) == {"d": 4}  # aliases find the entry
+    assert config_options("uniform", settings) == {}
+
+    def every_second(context, *, alpha=None, **_):
+        picked = UniformSampler(name="every_second")
+        picked.alpha = alpha
+        return picked
+
+    register_sampler("every-second", every_second, aggregation="uniform",
+                     from_config={"alpha": "fedgs_alpha"})
+    try:
+        assert "every_second" in REGISTRY and default_aggregation("every_second") == "uniform"
+        s = make_sampler("every_second", SamplerContext(), **config_options("every_second", settings))
+        assert s.name == "every_second" and s.alpha == 0.7
+        with pytest.raises(ValueError, match="already exists"):
+            register_sampler("every_second", every_second)
+        with pytest.raises(ValueError, match="aggregation"):
+            register_sampler("other", every_second, aggregation="median")
+    finally:
+        unregister_sampler("every_second")
+    assert "every_second" not in REGISTRY
+    with pytest.raises(ValueError, match="built-in"):
+        register_sampler("fedgs", every_second)
+    with pytest.raises(ValueError, match="cannot be removed"):
+        unregister_sampler("md")

@@ -1,25 +1,17 @@
-import argparse
+"""The sampling-only simulator: hand-checked selections and metrics, shared traces, user samplers."""
+
 from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
-from matplotlib.figure import Figure
 
-from fedgs_lite.availability import ClientStats, make_availability
+from fedgs_lite.availability import make_availability
 from fedgs_lite.data import Dataset
-from fedgs_lite.graph import build_3dg, label_features
-from fedgs_lite.partition import partition
-from fedgs_lite.samplers import FedGSSampler, UniformSampler, make_sampler
-from fedgs_lite.simulate import (
-    compare_samplers,
-    configure_parser,
-    label_prior_losses,
-    main,
-    plot_counts,
-    plot_selection_heatmap,
-    plot_variance,
-    simulate_sampling,
-)
+from fedgs_lite.graph import label_3dg
+from fedgs_lite.masks import ClientStats
+from fedgs_lite.partitions import partition
+from fedgs_lite.samplers import FedGSSampler, UniformSampler
+from fedgs_lite.simulate import compare_samplers, label_prior_losses, simulate_sampling
 
 
 @dataclass
@@ -107,7 +99,7 @@ def label_skew_setup():
     y = np.repeat(np.arange(10), 600)
     ds = Dataset("fake", np.zeros((y.size, 1), np.float32), y, np.zeros((1, 1), np.float32), y[:1], 10)
     fed = partition(ds, 100, "label_skew", rng=np.random.default_rng(0))
-    return ClientStats.from_federated(fed), build_3dg(label_features(fed)).distances
+    return ClientStats.from_federated(fed), label_3dg(fed).distances
 
 
 def test_simulate_with_an_availability_mode_is_reproducible(label_skew_setup):
@@ -154,30 +146,3 @@ def test_compare_samplers_shares_one_trace_and_accepts_user_samplers(label_skew_
 def test_label_prior_losses_hand_computed():
     loss = label_prior_losses(np.array([[3, 0], [0, 1]]))  # global label mix (0.75, 0.25)
     np.testing.assert_allclose(loss(np.array([1, 0])), [-np.log(0.25), -np.log(0.75)])
-
-
-def test_plots_return_figures():
-    samplers = {"rr": RoundRobin(), "md": make_sampler("md", sizes=np.array([1, 2, 3, 4]))}
-    results = {k: simulate_sampling(s, TRACE, 3, 2, np.random.default_rng(0)) for k, s in samplers.items()}
-    fig = plot_counts(results["md"])
-    assert isinstance(fig, Figure) and len(fig.axes) == 2  # counts and availability axes
-    fig = plot_variance(results)
-    assert len(fig.axes[0].get_lines()) == 2
-    fig = plot_selection_heatmap(results["md"])
-    img = fig.axes[0].images[0].get_array()
-    assert img.shape == (4, 3)  # clients x rounds
-    assert isinstance(plot_counts(results["rr"], sort=False, show_availability=False), Figure)
-
-
-def test_cli_prints_a_table_and_saves_a_plot(tmp_path, capsys):
-    parser = configure_parser(argparse.ArgumentParser())
-    out = tmp_path / "sim.png"
-    args = parser.parse_args(["--clients", "20", "--rounds", "40", "--m", "4", "--mode", "LN-0.5",
-                              "--seed", "1", "--plot", str(out)])
-    assert main(args) == 0
-    text = capsys.readouterr().out
-    for name in ("uniform", "md", "poc", "fedgs", "count var", "Jain"):
-        assert name in text
-    assert out.stat().st_size > 0
-    args = parser.parse_args(["--samplers", "uniform,bogus"])
-    assert main(args) == 2

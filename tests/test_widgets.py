@@ -8,7 +8,7 @@ pytest.importorskip("ipywidgets")
 from fedgs_lite import widgets as W  # noqa: E402
 from fedgs_lite.availability import register_mode, unregister_mode  # noqa: E402
 from fedgs_lite.data import make_synthetic  # noqa: E402
-from fedgs_lite.partition import partition  # noqa: E402
+from fedgs_lite.partitions import partition  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fedgs_lite._io import atomic_write, atomic_write_text
+from fedgs_lite.files import atomic_write, atomic_write_text
 
 
 def test_atomic_write_text_creates_the_folder_and_replaces_the_file(tmp_path):

@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from fedgs_lite.data import Dataset, load_dataset, make_synthetic
-from fedgs_lite.partition import SCHEMES, FederatedDataset, describe, partition, plot_partition
+from fedgs_lite.data import Dataset, make_synthetic
+from fedgs_lite.partitions import SCHEMES, FederatedDataset, describe, partition
 
 
 def toy(n: int = 1000, classes: int = 10, seed: int = 0) -> Dataset:
@@ -138,17 +138,6 @@ def test_label_skew_too_many_holders_raises(rng):
         partition(ds, 30, "label_skew", rng=rng, classes_per_client=3)
 
 
-def test_plot_partition_stacks_one_colour_per_class(rng):
-    fed = partition(load_dataset("digits"), 12, "dirichlet", rng=rng)
-    fig = plot_partition(fed)
-    ax = fig.axes[0]
-    assert len(ax.containers) == 10  # one bar container per class
-    tops = np.sum([[bar.get_height() for bar in c] for c in ax.containers], axis=0)
-    np.testing.assert_allclose(tops, fed.sizes)
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [str(c) for c in range(10)]
-    fig2 = plot_partition(fed, normalize=True)
-    tops2 = np.sum([[bar.get_height() for bar in c] for c in fig2.axes[0].containers], axis=0)
-    np.testing.assert_allclose(tops2, 1.0)
 
 
 def test_describe_mentions_key_numbers(rng):

@@ -2,7 +2,9 @@
 
 Every scheme assigns each training sample to at most one client; all schemes assign every sample,
 except `label_skew` when N * k < C (the classes nobody holds are dropped) and `natural`, which keeps
-the dataset's own clients.
+the dataset's own clients. `federate` loads a dataset and partitions it in one call (scheme "auto":
+the natural clients of synthetic data, label_skew otherwise); `label_distributions` is the one rule
+for a client's label shares.
 """
 
 from __future__ import annotations
@@ -12,10 +14,21 @@ from functools import cached_property
 
 import numpy as np
 
-from ._plot import figure_and_axes
-from .data import Dataset
+from fedgs_lite.data import Dataset, dataset_key, load_dataset
 
 SCHEMES = ("iid", "label_skew", "dirichlet", "size_imbalance", "natural")
+
+
+def label_distributions(label_histograms: np.ndarray) -> np.ndarray:
+    """(N, C) label shares: each row of the histograms divided by its total; a client without samples
+    keeps a zero row (it holds no label)."""
+    h = np.asarray(label_histograms, dtype=np.float64)
+    if h.ndim != 2:
+        raise ValueError(f"label histograms must be an (N, C) array, got shape {h.shape}")
+    if not np.all(np.isfinite(h)) or np.any(h < 0):
+        raise ValueError("label histograms must be finite and non-negative")
+    totals = h.sum(axis=1, keepdims=True)
+    return np.divide(h, totals, out=np.zeros_like(h), where=totals > 0)
 
 
 @dataclass(frozen=True, eq=False)
@@ -41,15 +54,7 @@ class FederatedDataset:
 
     @cached_property
     def label_distributions(self) -> np.ndarray:
-        hist = self.label_histograms.astype(np.float64)
-        totals = hist.sum(axis=1, keepdims=True)
-        # an empty client (only possible in a hand-built FederatedDataset) gets a uniform row
-        return np.divide(hist, totals, out=np.full_like(hist, 1.0 / hist.shape[1]), where=totals > 0)
-
-    def client_data(self, client: int) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y) training arrays of one client."""
-        idx = self.client_indices[client]
-        return self.dataset.x_train[idx], self.dataset.y_train[idx]
+        return label_distributions(self.label_histograms)
 
     def __repr__(self) -> str:
         s = self.sizes
@@ -206,24 +211,26 @@ def describe(fed: FederatedDataset) -> str:
     ])
 
 
-def plot_partition(fed: FederatedDataset, ax=None, *, normalize: bool = False):
-    """Stacked bars: one bar per client, one colour per class (counts, or shares with normalize=True)."""
-    import matplotlib as mpl
+def resolve_scheme(scheme: str, dataset: str) -> str:
+    """The scheme "auto" stands for: the natural clients of synthetic data, label_skew otherwise."""
+    if scheme != "auto":
+        return scheme
+    return "natural" if dataset_key(dataset) == "synthetic" else "label_skew"
 
-    fig, ax = figure_and_axes(ax, (max(6.0, min(16.0, 0.18 * fed.num_clients + 3)), 3.6))
-    values = fed.label_distributions if normalize else fed.label_histograms
-    c = fed.dataset.num_classes
-    cmap = mpl.colormaps["tab10" if c <= 10 else "tab20"]
-    x = np.arange(fed.num_clients)
-    bottom = np.zeros(fed.num_clients)
-    for label in range(c):
-        ax.bar(x, values[:, label], bottom=bottom, width=0.85, color=cmap(label % cmap.N),
-               label=str(label), linewidth=0)
-        bottom += values[:, label]
-    ax.set_xlabel("client")
-    ax.set_ylabel("share of samples" if normalize else "samples")
-    ax.set_title(f"{fed.dataset.name}: {fed.scheme} partition, {fed.num_clients} clients")
-    ax.set_xlim(-0.6, fed.num_clients - 0.4)
-    ax.legend(title="class", fontsize="small", ncols=1 if c <= 10 else 2, loc="upper left",
-              bbox_to_anchor=(1.0, 1.0), frameon=False)
-    return fig
+
+def federate(dataset: str, num_clients: int, scheme: str = "auto", *, seed: int = 0,
+             rng: np.random.Generator | None = None, root=None, download: bool = True,
+             synthetic_alpha: float = 0.5, synthetic_beta: float = 0.5, **scheme_options) -> FederatedDataset:
+    """Load `dataset` and split it among `num_clients` clients: the one load-and-partition of the kit.
+
+    `seed` draws the dataset (synthetic generation, the digits split), `rng` the partition (default:
+    `default_rng(seed)`). Synthetic data is generated with one natural client per requested client.
+    `scheme_options` go to `partition` (classes_per_client, dirichlet_alpha, size_sigma).
+    """
+    key = dataset_key(dataset)
+    options = {}
+    if key == "synthetic":
+        options = dict(num_clients=num_clients, alpha=synthetic_alpha, beta=synthetic_beta)
+    data = load_dataset(key, root, download=download, seed=seed, **options)
+    rng = np.random.default_rng(seed) if rng is None else rng
+    return partition(data, num_clients, resolve_scheme(scheme, key), rng=rng, **scheme_options)

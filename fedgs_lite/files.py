@@ -1,4 +1,4 @@
-"""Atomic file writes shared by run directories, the reproduction grid and notebook records."""
+"""Atomic file writes: a reader sees the whole old file or the whole new one, never half of either."""
 
 from __future__ import annotations
 
