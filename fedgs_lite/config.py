@@ -113,7 +113,7 @@ class ExperimentConfig(LocalTraining):
     sampler: str = setting("uniform", "client sampler")
     fedgs_alpha: float = setting(0.1, "FedGS trade-off between 3DG diversity and fair counts")
     solver: str = setting("fast", f"FedGS per-round solver: {', '.join(METHODS)}")
-    graph_features: str = setting("label", "what the FedGS 3DG is built from")
+    graph_features: str = setting("label", f"FedGS 3DG built from: {', '.join(GRAPH_FEATURES)}")
     epsilon: float = setting(EPSILON, "3DG edge threshold (what the authors' code ran, see graph.py)")
     sigma: float = setting(SIGMA, "3DG edge length scale (what the authors' code ran)")
     poc_d: int | None = setting(None, "Power-of-Choice candidates d (none: all available)")

@@ -40,7 +40,7 @@ class ClientStats:
 
     @classmethod
     def from_federated(cls, fed: Any) -> ClientStats:
-        """From a :class:`~fedgs_lite.partition.FederatedDataset` (uses its sizes and histograms)."""
+        """From a :class:`~fedgs_lite.partitions.FederatedDataset` (uses its sizes and histograms)."""
         return cls(sizes=np.asarray(fed.sizes), label_histograms=np.asarray(fed.label_histograms))
 
     @property

@@ -52,7 +52,7 @@ class DatasetSetting:
 
     dataset: str
     num_clients: int
-    partition: str                 # a fedgs_lite.partition scheme
+    partition: str                 # a fedgs_lite.partitions scheme
     classes_per_client: int | None
     model: str
     rounds: int
