@@ -8,6 +8,11 @@ from typing import Any
 import numpy as np
 
 
+def canonical_name(name: str) -> str:
+    """The one spelling of a dataset, model or sampler name: "Fashion-MNIST" -> "fashion_mnist"."""
+    return str(name).lower().replace("-", "_")
+
+
 def is_int(x: Any) -> bool:
     """A Python or numpy integer, but not a bool."""
     return isinstance(x, int | np.integer) and not isinstance(x, bool)

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fedgs_lite.availability import parse_mode
-from fedgs_lite.checks import check, is_finite, is_int
-from fedgs_lite.data import DATASETS, dataset_key
+from fedgs_lite.checks import canonical_name, check, is_finite, is_int
+from fedgs_lite.data import DATASETS
 from fedgs_lite.graph import EPSILON, SIGMA
 from fedgs_lite.partitions import SCHEMES, resolve_scheme
 from fedgs_lite.samplers import AGGREGATIONS, available_samplers, default_aggregation
@@ -131,7 +131,7 @@ class ExperimentConfig(LocalTraining):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "dataset", dataset_key(self.dataset))
+        object.__setattr__(self, "dataset", canonical_name(self.dataset))
         self._check_choices()
         check_fields(self, {
             "num_clients": "positive int", "rounds": "positive int", "classes_per_client": "positive int",

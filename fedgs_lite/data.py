@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fedgs_lite.checks import canonical_name
 from fedgs_lite.readers import (
     CIFAR_FULL_DIR,
     CIFAR_FULL_FILES,
@@ -34,11 +35,6 @@ from fedgs_lite.readers import (
 )
 
 DATASETS = ("synthetic", "digits", "mnist", "fashion_mnist", "cifar10")
-
-
-def dataset_key(name: str) -> str:
-    """The canonical spelling of a dataset (or model, sampler) name: "Fashion-MNIST" -> "fashion_mnist"."""
-    return str(name).lower().replace("-", "_")
 
 
 @dataclass(frozen=True, eq=False)
@@ -201,7 +197,7 @@ def load_dataset(name: str, root: str | Path | None = None, *, download: bool = 
                  seed: int = 0, **options) -> Dataset:
     """Load one of DATASETS. `seed` drives synthetic generation and the digits split; `options` go to
     make_synthetic (synthetic) or set `test_fraction` (digits)."""
-    key = dataset_key(name)
+    key = canonical_name(name)
     if key == "cifar10_subset":  # the name a subset Dataset carries, so load_dataset(ds.name) works
         return _load_cifar10(root, download, subset_only=True)
     if key not in DATASETS:

@@ -1,4 +1,4 @@
-"""The models the paper trains, one per dataset, plus an analytic FLOP count.
+"""The models the paper trains, one per dataset, their parameters as plain dicts, and a FLOP count.
 
 - synthetic: multinomial logistic regression (Linear 60 -> 10);
 - mnist / fashion_mnist: the FedAvg CNN of McMahan et al. (conv5x5 32, pool, conv5x5 64, pool, fc 512);
@@ -16,7 +16,8 @@ import math
 import torch
 from torch import nn
 
-MODEL_NAMES = ("synthetic", "digits", "mnist", "fashion_mnist", "cifar10")
+from fedgs_lite.checks import canonical_name
+from fedgs_lite.data import DATASETS
 
 Params = dict[str, torch.Tensor]  # a model's parameters by name, as plain tensors
 
@@ -39,7 +40,7 @@ def make_model(dataset_name: str, input_shape: tuple[int, ...], num_classes: int
                generator: torch.Generator | None = None) -> nn.Module:
     """The paper's model for `dataset_name`; `generator` makes the initial weights reproducible."""
     input_shape = tuple(int(s) for s in input_shape)
-    dataset_name = dataset_name.lower().replace("-", "_")
+    dataset_name = canonical_name(dataset_name)
     if dataset_name == "cifar10_subset":  # the name data.load_dataset gives the offline subset
         dataset_name = "cifar10"
     if num_classes < 2:
@@ -64,7 +65,7 @@ def make_model(dataset_name: str, input_shape: tuple[int, ...], num_classes: int
                      nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             model = _cnn(input_shape, feats, [64], num_classes)
     else:
-        raise ValueError(f"unknown dataset {dataset_name!r}; allowed: {', '.join(MODEL_NAMES)}")
+        raise ValueError(f"unknown dataset {dataset_name!r}; allowed: {', '.join(DATASETS)}")
     if generator is not None:
         init_params(model, generator)
     return model

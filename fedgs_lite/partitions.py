@@ -14,7 +14,8 @@ from functools import cached_property
 
 import numpy as np
 
-from fedgs_lite.data import Dataset, dataset_key, load_dataset
+from fedgs_lite.checks import canonical_name
+from fedgs_lite.data import Dataset, load_dataset
 
 SCHEMES = ("iid", "label_skew", "dirichlet", "size_imbalance", "natural")
 
@@ -215,7 +216,7 @@ def resolve_scheme(scheme: str, dataset: str) -> str:
     """The scheme "auto" stands for: the natural clients of synthetic data, label_skew otherwise."""
     if scheme != "auto":
         return scheme
-    return "natural" if dataset_key(dataset) == "synthetic" else "label_skew"
+    return "natural" if canonical_name(dataset) == "synthetic" else "label_skew"
 
 
 def federate(dataset: str, num_clients: int, scheme: str = "auto", *, seed: int = 0,
@@ -227,7 +228,7 @@ def federate(dataset: str, num_clients: int, scheme: str = "auto", *, seed: int 
     `default_rng(seed)`). Synthetic data is generated with one natural client per requested client.
     `scheme_options` go to `partition` (classes_per_client, dirichlet_alpha, size_sigma).
     """
-    key = dataset_key(dataset)
+    key = canonical_name(dataset)
     options = {}
     if key == "synthetic":
         options = dict(num_clients=num_clients, alpha=synthetic_alpha, beta=synthetic_beta)

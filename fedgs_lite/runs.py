@@ -88,6 +88,10 @@ def open_run(config: ExperimentConfig, run_dir: Path | None, resume: bool, stop_
     last = config.rounds if stop_after is None else min(config.rounds, stop_after)
     run = Run(config, parts, parts.params, History.start(config), run_dir, last, clock)
     run.sampler = build_sampler(config, parts, run.client_losses)
+    if run_dir is not None and hasattr(run.sampler, "update") and not hasattr(run.sampler, "state_dict"):
+        warnings.warn(f"sampler {config.sampler!r} has update() but no state_dict(): a run resumed from a "
+                      "checkpoint restarts its state (give it state_dict/load_state_dict)", RuntimeWarning,
+                      stacklevel=4)
     state = load_checkpoint(run_dir, config.run_id) if run_dir is not None and resume else None
     if state is not None:
         restore(run, state)

@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from fedgs_lite.checks import positive_int
+from fedgs_lite.checks import canonical_name, positive_int
 from fedgs_lite.masks import available_ids
 from fedgs_lite.objective import count_penalty
 from fedgs_lite.registry import Registry
@@ -222,7 +222,7 @@ class FedGSSampler:
 # --------------------------------------------------------------------------- the registry
 
 AGGREGATIONS = ("size", "uniform")  # FedAvg weights: data size, or equal
-REGISTRY = Registry("sampler", lambda name: str(name).lower().replace("-", "_"),
+REGISTRY = Registry("sampler", canonical_name,
                     "add your own with fedgs_lite.register_sampler")
 
 

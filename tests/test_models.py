@@ -1,13 +1,14 @@
 import pytest
 import torch
 
-from fedgs_lite.models import MODEL_NAMES, count_flops, make_model
+from fedgs_lite.data import DATASETS
+from fedgs_lite.models import count_flops, make_model
 
 SHAPES = {"synthetic": (60,), "digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
           "cifar10": (3, 32, 32)}
 
 
-@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("name", DATASETS)
 def test_output_shape_and_no_batchnorm(name):
     model = make_model(name, SHAPES[name], 10)
     out = model(torch.zeros(3, *SHAPES[name]))

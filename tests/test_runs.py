@@ -129,3 +129,18 @@ def test_a_checkpoint_is_a_plain_dict_that_loads_without_pickled_objects(tmp_pat
     assert state["history"]["selected"] == load_history(tmp_path).selected
     with pytest.raises(ValueError, match="belongs to run"):
         load_checkpoint(tmp_path, "someone-else")
+
+
+def test_a_stateful_user_sampler_without_state_dict_is_warned_about(tmp_path):
+    from fedgs_lite.samplers import UniformSampler, register_sampler, unregister_sampler
+
+    class Counting(UniformSampler):  # has state (update) but nothing a checkpoint could keep
+        def update(self, selected, round_idx):
+            pass
+
+    register_sampler("counting", lambda context, **_: Counting(name="counting"))
+    try:
+        with pytest.warns(RuntimeWarning, match="no state_dict"):
+            run_experiment(tiny(sampler="counting", rounds=2), tmp_path, progress=False)
+    finally:
+        unregister_sampler("counting")
