@@ -91,7 +91,7 @@ def open_run(config: ExperimentConfig, run_dir: Path | None, resume: bool, stop_
     if run_dir is not None and hasattr(run.sampler, "update") and not hasattr(run.sampler, "state_dict"):
         warnings.warn(f"sampler {config.sampler!r} has update() but no state_dict(): a run resumed from a "
                       "checkpoint restarts its state (give it state_dict/load_state_dict)", RuntimeWarning,
-                      stacklevel=4)
+                      stacklevel=5)
     state = load_checkpoint(run_dir, config.run_id) if run_dir is not None and resume else None
     if state is not None:
         restore(run, state)
