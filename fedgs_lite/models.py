@@ -3,7 +3,10 @@
 - synthetic: multinomial logistic regression (Linear 60 -> 10);
 - mnist / fashion_mnist: the FedAvg CNN of McMahan et al. (conv5x5 32, pool, conv5x5 64, pool, fc 512);
 - cifar10: the CNN of FLGo / the FedGS code (conv5x5 64, pool, conv5x5 64, pool, fc 384, fc 192);
-- digits (8x8): a small CNN (conv3x3 16, pool, conv3x3 32, pool, fc 64).
+- digits (8x8): a small CNN (conv3x3 16, pool, conv3x3 32, pool, fc 64);
+- fashion_mnist_lr: the logistic regression of the authors' framework for Fashion-MNIST (easyFL
+  benchmark/fashion_classification/model/lr.py: one Linear layer, bias zeroed), a CPU stand-in for the
+  CNN in the heterogeneity study; 10 outputs where easyFL's file has 3 (FedGS's task has 10 classes).
 
 No BatchNorm anywhere: the paper's models have none and the batched training engine vmaps over
 clients, where running statistics would be a per-client buffer.
@@ -16,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-MODEL_NAMES = ("synthetic", "digits", "mnist", "fashion_mnist", "cifar10")
+MODEL_NAMES = ("synthetic", "digits", "mnist", "fashion_mnist", "cifar10", "fashion_mnist_lr")
 
 
 def _cnn(input_shape: tuple[int, ...], features: list[nn.Module], hidden: list[int],
@@ -42,7 +45,7 @@ def make_model(dataset_name: str, input_shape: tuple[int, ...], num_classes: int
         dataset_name = "cifar10"
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    if dataset_name == "synthetic":
+    if dataset_name in ("synthetic", "fashion_mnist_lr"):
         model: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
     elif dataset_name in ("mnist", "fashion_mnist", "cifar10", "digits"):
         if len(input_shape) != 3:
@@ -65,6 +68,9 @@ def make_model(dataset_name: str, input_shape: tuple[int, ...], num_classes: int
         raise ValueError(f"unknown dataset {dataset_name!r}; allowed: {', '.join(MODEL_NAMES)}")
     if generator is not None:
         init_params(model, generator)
+    if dataset_name == "fashion_mnist_lr":
+        with torch.no_grad():
+            model[1].bias.zero_()  # as easyFL's lr.py
     return model
 
 
