@@ -39,7 +39,11 @@ try:
 except ImportError as err:
     raise kit.missing_flower(err) from None
 
-__all__ = ["FedGSStrategy", "NodeData", "add_fedgs_handlers", "central_evaluation", "profile_record"]
+__all__ = ["FedGSStrategy", "NodeData", "add_fedgs_handlers", "central_evaluation", "federation",
+           "initial_model", "profile_record"]
+
+# For simulations that emulate a kit run: its federation and its initial model, as run_experiment builds them.
+federation, initial_model = kit.federation, kit.initial_model
 
 
 class FedGSStrategy(Strategy):

@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+import urllib.request
 from importlib.util import find_spec
 from pathlib import Path
 
@@ -339,54 +342,95 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _descendants_and_strays(marker: str) -> list[int]:
-    """Pids of live processes whose environment carries `marker` (everything this test started)."""
-    pids = []
+def _processes_with(marker: str) -> dict[int, str]:
+    """Live (not zombie) processes whose environment carries `marker`, i.e. everything this test
+    started, however detached: {pid: command line}."""
+    found = {}
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit() or int(proc.name) == os.getpid():
             continue
         try:
-            if marker.encode() in (proc / "environ").read_bytes():
-                stat = (proc / "stat").read_text()
-                if stat.rsplit(")", 1)[1].split()[0] != "Z":
-                    pids.append(int(proc.name))
-        except OSError:
+            if marker.encode() not in (proc / "environ").read_bytes():
+                continue
+            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+                continue
+            found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile, or not ours to read
             continue
-    return pids
+    return found
+
+
+def _start_superlink(env: dict, home: Path, port: str, control_port: str) -> subprocess.Popen:
+    """The SuperLink `flwr run ... local` would start (flwr/cli/local_superlink.py), started here so the
+    test owns its pid and waits for it without the CLI's fixed 15 s start-up limit (a loaded CPU)."""
+    (home / "local-superlink").mkdir(parents=True)
+    command = ["flower-superlink", "--insecure", "--simulation", "--isolation", "subprocess",
+               "--control-api-address", f"127.0.0.1:{control_port}", "--host", "127.0.0.1", "--port", port,
+               "--database", str(home / "local-superlink" / "state.db")]
+    log = open(home / "local-superlink" / "superlink.log", "wb")  # noqa: SIM115 (closed with the process)
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(0.5)
+    proc.kill()
+    raise AssertionError(f"no SuperLink:\n{(home / 'local-superlink' / 'superlink.log').read_text()}")
 
 
 @needs_flwr
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="the process check reads /proc (Linux)")
 def test_flwr_run_on_the_example_app_matches_run_experiment(tmp_path):
-    """`flwr run examples/flower local` offline: 4 nodes, 2 rounds, selections equal run_experiment's;
-    afterwards no SuperLink, simulation or Ray process of this test is left."""
+    """`flwr run examples/flower local` offline: 4 nodes, 2 rounds, selections equal run_experiment's.
+    The run leaves only the SuperLink (and its SuperExec) behind, no simulation or Ray process, and
+    stopping the SuperLink leaves nothing."""
     marker = f"FEDGS_FLOWER_TEST_{os.getpid()}_{time.monotonic_ns()}"
-    out = tmp_path / "out"
-    env = {**os.environ, "FLWR_HOME": str(tmp_path / "flwr_home"), "FLWR_TELEMETRY_ENABLED": "0",
-           "FLWR_DISABLE_UPDATE_CHECK": "1", "RAY_TMPDIR": str(tmp_path / "ray"), marker: "1",
-           "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": str(_free_port()),
-           "FLWR_LOCAL_CONTROL_API_PORT": str(_free_port())}
+    out, home = tmp_path / "out", tmp_path / "flwr_home"
+    port, control_port = str(_free_port()), str(_free_port())
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
+    env = {**os.environ, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0",
+           "FLWR_DISABLE_UPDATE_CHECK": "1", "RAY_TMPDIR": ray_tmp, marker: "1",
+           "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": port, "FLWR_LOCAL_CONTROL_API_PORT": control_port}
     run_config = (f"num-nodes=4 clients-per-round=2 rounds=2 sampler='fedgs' mode='YMF-0.9' seed=5 "
                   f"out-dir='{out}'")
     command = ["flwr", "run", str(EXAMPLE), "local", "--stream", "--run-config", run_config,
                "--federation-config", "num-supernodes=4"]
+    superlink = _start_superlink(env, home, port, control_port)
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=540, cwd=tmp_path)
-        log = done.stdout + done.stderr
-        assert (out / "history.json").exists(), f"no history.json; flwr run said:\n{log[-4000:]}"
-    finally:
-        for pid in _descendants_and_strays(marker):  # the detached SuperLink and whatever it started
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + 30
-        while _descendants_and_strays(marker) and time.monotonic() < deadline:
+        said = (done.stdout + done.stderr)[-4000:]
+        assert (out / "history.json").exists(), f"no history.json; flwr run said:\n{said}"
+
+        def run_leftovers() -> dict[int, str]:  # anything but the SuperLink and its SuperExec
+            return {p: c for p, c in _processes_with(marker).items()
+                    if "flower-superlink" not in c and "flower-superexec" not in c}
+
+        deadline = time.monotonic() + 60  # the simulation process shuts Ray down after its last reply
+        while run_leftovers() and time.monotonic() < deadline:
             time.sleep(0.5)
-        for pid in _descendants_and_strays(marker):
+        assert run_leftovers() == {}
+    finally:
+        superlink.terminate()
+        try:
+            superlink.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            superlink.kill()
+        deadline = time.monotonic() + 30
+        while _processes_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        strays = _processes_with(marker)
+        for pid in strays:  # don't leave them running even when the test fails
             os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert strays == {}, f"still running after the SuperLink stopped: {strays}"
     history = History.from_json((out / "history.json").read_text())
     config = ExperimentConfig.from_dict(json.loads((out / "config.json").read_text()))
+    assert (config.num_clients, config.rounds, config.clients_per_round, config.seed) == (4, 2, 2, 5)
     kit_history = run_experiment(config, progress=False)
     assert history.selected == kit_history.selected and history.available == kit_history.available
     assert history.rounds_done == 2 and history.finished
-    time.sleep(1)
-    assert _descendants_and_strays(marker) == [], "a process of the Flower run is still running"
+    assert history.test_accuracy[0] == kit_history.test_accuracy[0]
