@@ -360,6 +360,12 @@ def _processes_with(marker: str) -> dict[int, str]:
     return found
 
 
+def _wait_until(done, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.5)
+
+
 def _start_superlink(env: dict, home: Path, port: str, control_port: str) -> subprocess.Popen:
     """The SuperLink `flwr run ... local` would start (flwr/cli/local_superlink.py), started here so the
     test owns its pid and waits for it without the CLI's fixed 15 s start-up limit (a loaded CPU)."""
@@ -367,8 +373,8 @@ def _start_superlink(env: dict, home: Path, port: str, control_port: str) -> sub
     command = ["flower-superlink", "--insecure", "--simulation", "--isolation", "subprocess",
                "--control-api-address", f"127.0.0.1:{control_port}", "--host", "127.0.0.1", "--port", port,
                "--database", str(home / "local-superlink" / "state.db")]
-    log = open(home / "local-superlink" / "superlink.log", "wb")  # noqa: SIM115 (closed with the process)
-    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with open(home / "local-superlink" / "superlink.log", "wb") as log:  # the child keeps its own handle
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -409,9 +415,7 @@ def test_flwr_run_on_the_example_app_matches_run_experiment(tmp_path):
             return {p: c for p, c in _processes_with(marker).items()
                     if "flower-superlink" not in c and "flower-superexec" not in c}
 
-        deadline = time.monotonic() + 60  # the simulation process shuts Ray down after its last reply
-        while run_leftovers() and time.monotonic() < deadline:
-            time.sleep(0.5)
+        _wait_until(lambda: not run_leftovers(), 60)  # the simulation shuts Ray down after its last reply
         assert run_leftovers() == {}
     finally:
         superlink.terminate()
@@ -419,9 +423,7 @@ def test_flwr_run_on_the_example_app_matches_run_experiment(tmp_path):
             superlink.wait(timeout=30)
         except subprocess.TimeoutExpired:
             superlink.kill()
-        deadline = time.monotonic() + 30
-        while _processes_with(marker) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        _wait_until(lambda: not _processes_with(marker), 30)  # its SuperExec exits after it
         strays = _processes_with(marker)
         for pid in strays:  # don't leave them running even when the test fails
             os.kill(pid, signal.SIGKILL)
