@@ -370,8 +370,9 @@ def _start_superlink(env: dict, home: Path, port: str, control_port: str) -> sub
     """The SuperLink `flwr run ... local` would start (flwr/cli/local_superlink.py), started here so the
     test owns its pid and waits for it without the CLI's fixed 15 s start-up limit (a loaded CPU)."""
     (home / "local-superlink").mkdir(parents=True)
-    command = ["flower-superlink", "--insecure", "--simulation", "--isolation", "subprocess",
-               "--control-api-address", f"127.0.0.1:{control_port}", "--host", "127.0.0.1", "--port", port,
+    command = [shutil.which("flower-superlink", path=env["PATH"]), "--insecure", "--simulation",
+               "--isolation", "subprocess", "--control-api-address", f"127.0.0.1:{control_port}",
+               "--host", "127.0.0.1", "--port", port,
                "--database", str(home / "local-superlink" / "state.db")]
     with open(home / "local-superlink" / "superlink.log", "wb") as log:  # the child keeps its own handle
         proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -398,13 +399,15 @@ def test_flwr_run_on_the_example_app_matches_run_experiment(tmp_path):
     out, home = tmp_path / "out", tmp_path / "flwr_home"
     port, control_port = str(_free_port()), str(_free_port())
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
-    env = {**os.environ, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0",
+    # Flower's CLI and the SuperLink start further Flower executables by name: put this Python's first.
+    path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+    env = {**os.environ, "PATH": path, "FLWR_HOME": str(home), "FLWR_TELEMETRY_ENABLED": "0",
            "FLWR_DISABLE_UPDATE_CHECK": "1", "RAY_TMPDIR": ray_tmp, marker: "1",
            "FLWR_LOCAL_SUPERLINK_HTTP_API_PORT": port, "FLWR_LOCAL_CONTROL_API_PORT": control_port}
     run_config = (f"num-nodes=4 clients-per-round=2 rounds=2 sampler='fedgs' mode='YMF-0.9' seed=5 "
                   f"out-dir='{out}'")
-    command = ["flwr", "run", str(EXAMPLE), "local", "--stream", "--run-config", run_config,
-               "--federation-config", "num-supernodes=4"]
+    command = [shutil.which("flwr", path=path), "run", str(EXAMPLE), "local", "--stream",
+               "--run-config", run_config, "--federation-config", "num-supernodes=4"]
     superlink = _start_superlink(env, home, port, control_port)
     try:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=540, cwd=tmp_path)
