@@ -428,10 +428,11 @@ def _setup(config: ExperimentConfig, shared: _Setup | None = None) -> _Setup:
     from fedgs_lite.models import make_model
     from fedgs_lite.partition import partition
     from fedgs_lite.samplers import make_sampler
+    from fedgs_lite.seeds import run_seeds
     from fedgs_lite.training import DeviceData, LocalTraining, get_params
 
     # Separate streams, so e.g. every sampler sees the same availability trace for one seed.
-    s_data, s_avail_build, s_avail_draw, s_sampler, s_torch = np.random.SeedSequence(config.seed).spawn(5)
+    s_data, s_avail_build, s_avail_draw, s_sampler, s_torch = run_seeds(config.seed)
     device = _resolve_device(config.device)
     if shared is not None:
         fed, data = shared.fed, shared.data
