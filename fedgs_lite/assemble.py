@@ -23,6 +23,7 @@ from fedgs_lite.masks import Availability, ClientStats
 from fedgs_lite.models import Params, get_params, make_model
 from fedgs_lite.partitions import FederatedDataset, federate
 from fedgs_lite.samplers import Sampler, SamplerContext, config_options, make_sampler
+from fedgs_lite.seeds import run_seeds, seed_int
 from fedgs_lite.server import resolve_device
 from fedgs_lite.training import DeviceData
 
@@ -43,15 +44,10 @@ class RunParts:
     torch_gen: torch.Generator        # model init, round-0 features, every minibatch plan
 
 
-def seed_int(seq: np.random.SeedSequence) -> int:
-    """A non-negative int64 drawn from a SeedSequence (for APIs that take an int seed)."""
-    return int(seq.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
-
-
 def assemble(config: ExperimentConfig, shared: RunParts | None = None) -> RunParts:
     """Everything a run needs but its sampler. `shared`: the parts of a run with the same data,
     partition and seed (a cohort's first run), whose federation and device data are reused."""
-    s_data, s_avail_build, s_avail_draw, s_sampler, s_torch = np.random.SeedSequence(config.seed).spawn(5)
+    s_data, s_avail_build, s_avail_draw, s_sampler, s_torch = run_seeds(config.seed)
     device = resolve_device(config.device)
     if shared is not None:
         fed, data = shared.fed, shared.data

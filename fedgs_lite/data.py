@@ -49,6 +49,8 @@ class Dataset:
     num_classes: int
     natural_clients: tuple[np.ndarray, ...] | None = None  # per-client train indices (synthetic only)
     note: str = ""
+    natural_valid: tuple[np.ndarray, ...] | None = None    # per-client validation indices into x_train
+    local_optima: np.ndarray | None = None  # (N, dim + 1, C): each natural client's generating model
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -63,52 +65,88 @@ class Dataset:
 
 # --------------------------------------------------------------------------- synthetic
 
+SYNTHETIC_SPLITS = ("demo", "authors")
+
+# The authors' Synthetic(0.5, 0.5) task (their `synthetic_regression ... dist10`, easyFL's generator):
+# client sizes lognormal(4, 2) + 50, uncapped (max/min about 43x on 30 clients), and every client's
+# samples split 75/15/10 train/validation/test, the test parts pooled at the server.
+#     load_dataset("synthetic", seed=0, **SYNTHETIC_PAPER)  or  make_synthetic(rng=..., **SYNTHETIC_PAPER)
+SYNTHETIC_PAPER: dict = dict(size_mu=4.0, size_sigma=2.0, min_samples=50, max_samples=None, split="authors")
+# The kit's milder demo default (what make_synthetic() gives): sizes lognormal(4, 1) + 50 capped at
+# 1000 (about 4000 samples on 30 clients, so CPU runs stay fast) and 20% of each client for the test set.
+SYNTHETIC_DEMO: dict = dict(size_mu=4.0, size_sigma=1.0, min_samples=50, max_samples=1000, split="demo")
+_AUTHORS_TRAIN, _AUTHORS_VALID_END = 0.75, 0.90  # cut points of each client's samples
+
+
 def make_synthetic(num_clients: int = 30, alpha: float = 0.5, beta: float = 0.5, *, dim: int = 60,
-                   num_classes: int = 10, rng: np.random.Generator, test_fraction: float = 0.2,
+                   num_classes: int = 10, rng: np.random.Generator, test_fraction: float | None = None,
                    size_mu: float = 4.0, size_sigma: float = 1.0, min_samples: int = 50,
-                   max_samples: int = 1000) -> Dataset:
+                   max_samples: int | None = 1000, split: str = "demo") -> Dataset:
     """FedProx's Synthetic(alpha, beta) (Li et al. 2020), one natural client per generated device.
 
     alpha controls how much the local models differ, beta how much the local inputs differ (both used
-    as standard deviations, as in the FedProx generator). Client sizes are lognormal(size_mu, size_sigma)
-    + min_samples, capped at max_samples: FedProx uses (4, 2) uncapped; the milder defaults keep the
-    total near 4000 samples for 30 clients so CPU training stays fast.
+    as standard deviations, as in the FedProx generator). Client sizes are lognormal(size_mu,
+    size_sigma) + min_samples, capped at max_samples (None: uncapped). The defaults are the kit's
+    demo setting (SYNTHETIC_DEMO); `**SYNTHETIC_PAPER` gives the authors' sizes and split.
+
+    split="demo": each client keeps round(test_fraction * n) (default 0.2, at least 1) random samples
+    for the pooled test set. split="authors": each client's samples, in generation order, are cut at
+    int(0.75 n) and int(0.9 n) into train, validation (`natural_valid`, indices into x_train) and test
+    (pooled into x_test), as the authors' generator does. Each client's own model (W_k as a dim x C
+    matrix with b_k as one more row, the authors' layout) is in `local_optima`.
     """
     if num_clients < 1:
         raise ValueError(f"num_clients must be >= 1, got {num_clients}")
     if alpha < 0 or beta < 0:
         raise ValueError(f"alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
+    if split not in SYNTHETIC_SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SYNTHETIC_SPLITS)}, got {split!r}")
+    if split == "authors" and test_fraction is not None:
+        raise ValueError("split='authors' fixes the test share at 10% per client; leave test_fraction unset")
+    test_fraction = 0.2 if test_fraction is None else test_fraction
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if min_samples < 2 or max_samples < min_samples:
+    if min_samples < 2 or (max_samples is not None and max_samples < min_samples):
         raise ValueError(f"need 2 <= min_samples <= max_samples, got {min_samples}, {max_samples}")
+    if split == "authors" and min_samples < 10:
+        raise ValueError(f"split='authors' needs min_samples >= 10 (a train, validation and test sample "
+                         f"per client), got {min_samples}")
     if dim < 1 or num_classes < 2:
         raise ValueError(f"need dim >= 1 and num_classes >= 2, got dim={dim}, num_classes={num_classes}")
 
-    sizes = np.minimum(rng.lognormal(size_mu, size_sigma, num_clients).astype(np.int64) + min_samples,
-                       max_samples)
+    sizes = rng.lognormal(size_mu, size_sigma, num_clients).astype(np.int64) + min_samples
+    if max_samples is not None:
+        sizes = np.minimum(sizes, max_samples)
     u = rng.normal(0.0, alpha, num_clients)        # mean of W_k and b_k
     big_b = rng.normal(0.0, beta, num_clients)     # mean of v_k
     std_x = np.arange(1, dim + 1, dtype=np.float64) ** -0.6  # Sigma_jj = j^-1.2, diagonal
 
-    x_tr, y_tr, x_te, y_te, natural = [], [], [], [], []
+    x_tr, y_tr, x_te, y_te, natural, valid, optima = [], [], [], [], [], [], []
     offset = 0
     for k in range(num_clients):
         v = rng.normal(big_b[k], 1.0, dim)
         w = rng.normal(u[k], 1.0, (num_classes, dim))
         b = rng.normal(u[k], 1.0, num_classes)
+        optima.append(np.vstack([w.T, b[None, :]]))
         x = v + rng.standard_normal((sizes[k], dim)) * std_x
         y = np.argmax(x @ w.T + b, axis=1)
-        n_test = max(1, int(round(test_fraction * sizes[k])))
-        perm = rng.permutation(sizes[k])
-        test, train = perm[:n_test], perm[n_test:]
+        if split == "authors":  # i.i.d. draws, so generation order is as random as a shuffle
+            n_train, n_fit = int(_AUTHORS_TRAIN * sizes[k]), int(_AUTHORS_VALID_END * sizes[k])
+            test, train = np.arange(n_fit, sizes[k]), np.arange(n_fit)
+        else:
+            n_test = max(1, int(round(test_fraction * sizes[k])))
+            perm = rng.permutation(sizes[k])
+            test, train = perm[:n_test], perm[n_test:]
+            n_train = len(train)
         x_tr.append(x[train])
         y_tr.append(y[train])
         x_te.append(x[test])
         y_te.append(y[test])
-        natural.append(np.arange(offset, offset + len(train), dtype=np.int64))
+        natural.append(np.arange(offset, offset + n_train, dtype=np.int64))
+        valid.append(np.arange(offset + n_train, offset + len(train), dtype=np.int64))
         offset += len(train)
 
+    split_note = ", the authors' 75/15/10 split" if split == "authors" else ""
     return Dataset(
         name="synthetic",
         x_train=np.concatenate(x_tr).astype(np.float32),
@@ -117,7 +155,9 @@ def make_synthetic(num_clients: int = 30, alpha: float = 0.5, beta: float = 0.5,
         y_test=np.concatenate(y_te).astype(np.int64),
         num_classes=num_classes,
         natural_clients=tuple(natural),
-        note=f"Synthetic({alpha:g}, {beta:g}), {num_clients} clients",
+        note=f"Synthetic({alpha:g}, {beta:g}), {num_clients} clients{split_note}",
+        natural_valid=tuple(valid) if split == "authors" else None,
+        local_optima=np.stack(optima),
     )
 
 

@@ -5,19 +5,26 @@ Pipeline, as in the authors' code: client features -> cosine similarity, min-max
 clients are close -> all-pairs shortest paths -> D divided by its largest finite entry, with pairs
 that stay unreachable set to that largest value (1 after normalisation).
 
-Features can be anything with one row per client: label distributions (the oracle, `label_features`),
-flattened model updates or mean logits (computed by `features.py` as plain (N, P) arrays).
+Features can be anything with one row per client: label distributions (`label_features`), the
+authors' oracle (`oracle_features`: label distributions on image tasks, each client's generating model
+on the synthetic task), flattened model updates or mean logits (computed by `features.py` as plain
+(N, P) arrays).
 
 Documented edge cases:
 - NaN or inf in the features raises ValueError.
 - A zero feature row has no cosine similarity; it gets similarity 0 to every other client, so it is
   isolated and at distance 1 from everyone. Zero rows are left out of the min-max range.
-- If all off-diagonal similarities are equal, min-max is undefined; the raw cosine clipped to [0, 1]
-  is used instead (identical clients stay 1, orthogonal ones 0).
+- Min-max normalisation, `normalise="authors"` (the default): the authors' matrix has a zero
+  diagonal when they take its min and max (`oracle_fedgs.py:171-172`), so the range always includes
+  0: s' = (s - min(0, s_min)) / (max(0, s_max) - min(0, s_min)), i.e. s / s_max when every cosine is
+  positive. `normalise="offdiagonal"` uses the off-diagonal pairs only, (s - s_min) / (s_max - s_min),
+  which is what "min-max normalised" usually means. The two agree whenever some pair of clients has
+  cosine similarity 0 or less (e.g. any label-skew partition); on features whose cosines are all
+  positive (round-0 logits, 0.73-1.0) they differ a lot, so the authors' rule is the default.
+- If the range is empty (all off-diagonal similarities equal under "offdiagonal", all zero under
+  "authors"), the raw cosine clipped to [0, 1] is used instead (identical clients stay 1, orthogonal
+  ones 0).
 - A graph without any edge gives D = 1 everywhere off the diagonal; N = 1 gives D = [[0]].
-- The authors included the zero diagonal in the min-max range (so the minimum was never above 0);
-  here only off-diagonal pairs count, which is what "min-max normalised" means. The two agree
-  whenever some pair of clients has cosine similarity 0 or less (e.g. any label-skew partition).
 - Defaults EPSILON = 0.01, SIGMA = 0.1 are what the authors' code actually ran: their servers set
   attributes epsilon = 0.1 and sigma = 0.01 (the values usually quoted, and the ones in the project's
   reference notes), but call `create_adj_from_graph(self.graph)` without them, so that method's own
@@ -36,6 +43,7 @@ from fedgs_lite.partitions import label_distributions
 
 EPSILON = 0.01  # edge when similarity > EPSILON (the authors' effective value, see above)
 SIGMA = 0.1     # edge length exp(-s^2 / SIGMA)
+NORMALISATIONS = ("authors", "offdiagonal")  # min-max range of the similarities, see above
 
 
 @dataclass(frozen=True, eq=False)
@@ -79,6 +87,24 @@ def label_features(fed_or_histograms) -> np.ndarray:
     return label_distributions(getattr(fed_or_histograms, "label_histograms", fed_or_histograms))
 
 
+def oracle_features(fed) -> np.ndarray:
+    """The authors' `oracle` client features (`oracle_fedgs.py:93-112`): on the synthetic task each
+    client's own optimal model, W_k and b_k of the generator flattened (dim x C, then b_k) into one row
+    of (dim + 1) * C; on every other task the label distributions (`label_features`).
+
+    The local optima are used only when the federation's clients are the generator's devices
+    (scheme "natural"); any other split of synthetic data gets label distributions.
+    """
+    optima = getattr(fed.dataset, "local_optima", None)
+    if optima is not None and fed.scheme == "natural":
+        optima = np.asarray(optima, dtype=float)
+        if optima.shape[0] != fed.num_clients:
+            raise ValueError(f"the dataset has {optima.shape[0]} local optima but the federation "
+                             f"{fed.num_clients} clients")
+        return optima.reshape(optima.shape[0], -1)
+    return label_features(fed)
+
+
 def _check_features(features) -> np.ndarray:
     f = np.asarray(features, dtype=float)
     if f.ndim == 1:
@@ -92,11 +118,15 @@ def _check_features(features) -> np.ndarray:
     return f
 
 
-def cosine_similarity(features: np.ndarray) -> np.ndarray:
-    """Pairwise cosine similarity, min-max normalised to [0, 1] over the off-diagonal pairs.
+def cosine_similarity(features: np.ndarray, normalise: str = "authors") -> np.ndarray:
+    """Pairwise cosine similarity, min-max normalised to [0, 1].
 
-    Diagonal is 1. Zero rows get similarity 0 to everyone else (see the module docstring).
+    normalise="authors": the range includes the zero diagonal, as the authors' code does;
+    "offdiagonal": only the off-diagonal pairs count (see the module docstring). Diagonal is 1. Zero
+    rows get similarity 0 to everyone else.
     """
+    if normalise not in NORMALISATIONS:
+        raise ValueError(f"normalise must be one of {', '.join(NORMALISATIONS)}, got {normalise!r}")
     f = _check_features(features)
     n = f.shape[0]
     norms = np.linalg.norm(f, axis=1)
@@ -108,6 +138,8 @@ def cosine_similarity(features: np.ndarray) -> np.ndarray:
     sim = np.zeros((n, n))
     if valid.any():
         lo, hi = raw[valid].min(), raw[valid].max()
+        if normalise == "authors":  # their diagonal holds 0 when they take the min and max
+            lo, hi = min(lo, 0.0), max(hi, 0.0)
         if hi > lo:
             sim[valid] = (raw[valid] - lo) / (hi - lo)
         else:
@@ -161,13 +193,16 @@ def floyd_warshall_python(lengths) -> np.ndarray:
     return dis
 
 
-def build_3dg(features: np.ndarray, epsilon: float = EPSILON, sigma: float = SIGMA) -> Graph3DG:
-    """Build the 3DG and the normalised distance matrix D from any (N, P) client feature matrix."""
+def build_3dg(features: np.ndarray, epsilon: float = EPSILON, sigma: float = SIGMA,
+              normalise: str = "authors") -> Graph3DG:
+    """Build the 3DG and the normalised distance matrix D from any (N, P) client feature matrix.
+
+    `normalise` picks the similarities' min-max range (see `cosine_similarity`)."""
     if not np.isfinite(epsilon):
         raise ValueError(f"epsilon must be a finite number, got {epsilon}")
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
-    sim = cosine_similarity(features)
+    sim = cosine_similarity(features, normalise)
     lengths = edge_lengths(sim, epsilon, sigma)
     distances = normalise_distances(shortest_paths(lengths))
     return Graph3DG(distances=distances, similarity=sim, epsilon=float(epsilon), sigma=float(sigma))

@@ -3,7 +3,10 @@
 - synthetic: multinomial logistic regression (Linear 60 -> 10);
 - mnist / fashion_mnist: the FedAvg CNN of McMahan et al. (conv5x5 32, pool, conv5x5 64, pool, fc 512);
 - cifar10: the CNN of FLGo / the FedGS code (conv5x5 64, pool, conv5x5 64, pool, fc 384, fc 192);
-- digits (8x8): a small CNN (conv3x3 16, pool, conv3x3 32, pool, fc 64).
+- digits (8x8): a small CNN (conv3x3 16, pool, conv3x3 32, pool, fc 64);
+- fashion_mnist_lr: the logistic regression of the authors' framework for Fashion-MNIST (easyFL
+  benchmark/fashion_classification/model/lr.py: one Linear layer, bias zeroed), a CPU stand-in for the
+  CNN in the heterogeneity study; 10 outputs where easyFL's file has 3 (FedGS's task has 10 classes).
 
 No BatchNorm anywhere: the paper's models have none and the batched training engine vmaps over
 clients, where running statistics would be a per-client buffer.
@@ -19,6 +22,7 @@ from torch import nn
 from fedgs_lite.checks import canonical_name
 from fedgs_lite.data import DATASETS
 
+MODEL_NAMES = (*DATASETS, "fashion_mnist_lr")
 Params = dict[str, torch.Tensor]  # a model's parameters by name, as plain tensors
 
 
@@ -45,7 +49,7 @@ def make_model(dataset_name: str, input_shape: tuple[int, ...], num_classes: int
         dataset_name = "cifar10"
     if num_classes < 2:
         raise ValueError(f"num_classes must be >= 2, got {num_classes}")
-    if dataset_name == "synthetic":
+    if dataset_name in ("synthetic", "fashion_mnist_lr"):
         model: nn.Module = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), num_classes))
     elif dataset_name in ("mnist", "fashion_mnist", "cifar10", "digits"):
         if len(input_shape) != 3:
@@ -65,9 +69,12 @@ def make_model(dataset_name: str, input_shape: tuple[int, ...], num_classes: int
                      nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2)]
             model = _cnn(input_shape, feats, [64], num_classes)
     else:
-        raise ValueError(f"unknown dataset {dataset_name!r}; allowed: {', '.join(DATASETS)}")
+        raise ValueError(f"unknown dataset {dataset_name!r}; allowed: {', '.join(MODEL_NAMES)}")
     if generator is not None:
         init_params(model, generator)
+    if dataset_name == "fashion_mnist_lr":
+        with torch.no_grad():
+            model[1].bias.zero_()  # as easyFL's lr.py
     return model
 
 

@@ -13,7 +13,11 @@ if ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1 &
   (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
     || echo "warning: could not install chromium; the browser test will be skipped"
 fi
-python -m ipykernel install --user --name python3 >/dev/null
+# The notebook tests' "python3" kernel is this environment's own (installed into the environment when it
+# has none, never with --user, which would replace the user's global python3 kernel), and it wins over a
+# user-wide one.
+python tests/jupyter_kernel.py
+export JUPYTER_PREFER_ENV_PATH=1
 
 # Offline datasets: the shared folder beside the checkout, unless the caller set FEDGS_DATA.
 if [ -z "${FEDGS_DATA:-}" ] && [ -d ../shared/data ]; then

@@ -15,6 +15,7 @@ from fedgs_lite.availability import (
     register_mode,
     unregister_mode,
 )
+from fedgs_lite.degenerate import degenerate_reason
 from fedgs_lite.masks import Availability, ClientStats
 
 # Four clients, four classes. Sizes chosen so that sqrt(size / 160) is 1/4, 1/2, 3/4, 1.
@@ -300,6 +301,30 @@ def test_user_mode_with_bad_probabilities_is_rejected(stats):
     finally:
         unregister_mode("BADP")
         unregister_mode("BADN")
+
+
+def test_degenerate_reason_on_the_fixture_and_on_user_modes(stats):
+    # the fixture's clients differ in size and labels: no built-in mode collapses on them
+    for key in MODES:
+        assert degenerate_reason(key, stats) is None, key
+    equal = ClientStats(np.full(4, 50), np.eye(4) * 50)  # equal sizes, one label each
+    assert "50 training samples" in degenerate_reason("MDF-1e-5", equal)
+    assert "smallest label" not in (degenerate_reason("YMF", equal) or "")  # min labels 0..3 differ
+    assert "1 of the 4 labels" in degenerate_reason("YFF-0.5", equal)
+    register_mode("FLAT", lambda s, b, r: lambda t: np.full(s.num_clients, 0.5 + 0.1 * (t % 2)))
+    register_mode("SPLIT", lambda s, b, r: lambda t: np.where(np.arange(s.num_clients) == t % 7, 0.2, 0.9))
+    try:
+        why = degenerate_reason("FLAT", stats)
+        assert why.startswith("FLAT is degenerate on these 4 clients: its rule") and "changes with" in why
+        assert degenerate_reason("SPLIT", stats, rounds=10) is None
+        assert degenerate_reason("SPLIT", stats, rounds=1) is None  # round 0 already tells clients apart
+    finally:
+        unregister_mode("FLAT")
+        unregister_mode("SPLIT")
+    one = ClientStats(np.array([3]), np.ones((1, 2)))
+    assert degenerate_reason("MDF-0.9", one) is None  # one client: nothing to favour
+    with pytest.raises(ValueError, match="unknown"):
+        degenerate_reason("XYZ", stats)
 
 
 # ----------------------------------------------------------------------------------- summaries, plots

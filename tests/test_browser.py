@@ -1,10 +1,20 @@
 """Real-browser check of notebook 02: JupyterLab + headless Chromium (Playwright), no network.
 
-Starts JupyterLab on 127.0.0.1 in a temp copy of notebooks/, opens the availability notebook, runs all
-cells from the Run menu, checks that the explorer's controls rendered, selects another mode and checks
-that the figure changed. Screenshot: test-artifacts/notebook02.png.
+Starts JupyterLab on 127.0.0.1 in a temp copy of notebooks/ and the notebook's kernel session, opens the
+availability notebook once that kernel is connected and idle, runs all cells from the Run menu, checks
+that the explorer's controls rendered, selects another mode and checks that the figure changed.
+Screenshot: test-artifacts/notebook02.png.
+
+Why the session is started first: JupyterLab 4.6 starts a notebook's kernel in the background after
+opening it, and its execution indicator reads "idle" before any kernel exists. "Run All" in that window
+makes every code cell start a kernel of its own (notebook `runCell`: `hasNoKernel` -> `startKernel()`),
+racing the one being started: two kernels, one shut down under the running cells, cells that never run,
+and widget comm messages on the dropped connection ("Error displaying widget: model not found"). With the
+session running before the page opens, JupyterLab connects to it and starts nothing, and "Run All" waits
+until the notebook's own kernel is connected and idle.
 """
 
+import http.cookiejar
 import json
 import os
 import shutil
@@ -75,15 +85,11 @@ def jupyterlab(tmp_path):
         pytest.skip(why)
     root = tmp_path / "notebooks"
     shutil.copytree(REPO / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    # Start the notebook's kernel without asking (otherwise a start-up race sometimes shows a "Select
-    # Kernel" dialog), and ask nothing about news or updates: no network here.
-    settings = tmp_path / "settings" / "@jupyterlab"
-    for plugin, values in {"notebook-extension/tracker": {"autoStartDefaultKernel": True},
-                           "apputils-extension/notification": {"fetchNews": "false",
-                                                               "checkForUpdates": False}}.items():
-        path = settings / f"{plugin}.jupyterlab-settings"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
+    # Ask nothing about news or updates: no network here.
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    settings /= "notification.jupyterlab-settings"
+    settings.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port = _free_port()
     # The kernel must import this checkout's fedgs_lite, whatever copy pip last installed (as the
     # papermill tests do).
@@ -98,7 +104,8 @@ def jupyterlab(tmp_path):
            "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
            "--LabApp.extension_manager=readonly",
            f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-           f"--LabApp.user_settings_dir={tmp_path / 'settings'}"]
+           f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+           "--LabApp.expose_app_in_browser=True"]  # window.jupyterapp: the test reads the kernel's state
     if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
         cmd.append("--allow-root")
     log = tmp_path / "jupyterlab.log"
@@ -117,6 +124,51 @@ def jupyterlab(tmp_path):
             proc.wait()
 
 
+def _api(url: str, path: str, body: dict | None = None):
+    """GET (or POST `body` to) the server's REST API, with the XSRF cookie and header a page would send."""
+    cookies = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(cookies))
+    opener.open(url + "lab", timeout=60).close()  # sets the _xsrf cookie
+    xsrf = next((c.value for c in cookies if c.name == "_xsrf"), "")
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(url + path, data=data,
+                                     headers={"Content-Type": "application/json", "X-XSRFToken": xsrf})
+    with opener.open(request, timeout=60) as r:
+        return json.load(r)
+
+
+def _start_session(url: str) -> str:
+    """Start the notebook's kernel session on the server (as JupyterLab would on opening it), so that
+    the page connects to it instead of starting one in the background; returns the kernel id."""
+    kernel = json.loads((REPO / "notebooks" / NOTEBOOK).read_text())["metadata"]["kernelspec"]["name"]
+    session = _api(url, "api/sessions",
+                   {"path": NOTEBOOK, "name": NOTEBOOK, "type": "notebook", "kernel": {"name": kernel}})
+    return session["kernel"]["id"]
+
+
+_KERNEL_STATE = """(path) => {
+    const app = window.jupyterapp;
+    const panel = app && [...app.shell.widgets('main')].find(w => w.context && w.context.path === path);
+    const context = panel && panel.sessionContext;
+    const kernel = context && context.session && context.session.kernel;
+    return {ready: !!(context && context.isReady), id: kernel ? kernel.id : null,
+            connection: kernel ? kernel.connectionStatus : null, status: kernel ? kernel.status : null};
+}"""
+
+
+def _wait_for_kernel(page, kernel_id: str) -> None:
+    """Until the notebook's session is ready and its kernel (the one started for it) is connected and
+    idle: JupyterLab's execution indicator cannot tell, it reads "idle" while there is no kernel yet."""
+    try:
+        page.wait_for_function(f"""([path, id]) => {{
+            const s = ({_KERNEL_STATE})(path);
+            return s.ready && s.id === id && s.connection === 'connected' && s.status === 'idle';
+        }}""", arg=[NOTEBOOK, kernel_id], timeout=90_000, polling=200)
+    except Exception:
+        raise AssertionError(f"the notebook never got kernel {kernel_id} connected and idle: "
+                             f"{page.evaluate(_KERNEL_STATE, NOTEBOOK)}") from None
+
+
 def _explorer_image_src(page) -> str | None:
     return page.evaluate("""() => {
         const img = document.querySelector('.fedgs-explorer .jp-OutputArea-output img');
@@ -130,19 +182,6 @@ def _cell_errors(page) -> list[str]:
                         ).all_inner_texts()
 
 
-def _accept_dialogs(page) -> None:
-    """JupyterLab sometimes asks which kernel to start (a race while kernelspecs load), at any moment
-    of start-up: whenever a dialog blocks an action, take its default choice, as a person would."""
-    def accept(dialog) -> None:
-        button = dialog.locator(".jp-mod-accept")
-        if button.count():
-            button.first.click()
-        else:
-            page.keyboard.press("Escape")
-
-    page.add_locator_handler(page.locator(".jp-Dialog"), accept)
-
-
 def _prompts(page) -> tuple[bool, bool]:
     """(every code cell has run, some cell is running or queued)."""
     return tuple(page.evaluate("""() => {
@@ -152,32 +191,21 @@ def _prompts(page) -> tuple[bool, bool]:
     }"""))
 
 
-def _run_all_cells(page, attempts: int = 4) -> None:
-    """Run > Run All Cells from the menu bar until every code cell has run. JupyterLab 4.6 connects to
-    the kernel on the first execution request and can drop requests sent meanwhile (no cell runs, or
-    only the first few); when everything is idle with cells left unrun, run all again (the cells are
-    idempotent). A cell error fails at once with its traceback."""
-    for _ in range(attempts):
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
-                     has_text="Run All Cells").first.click()
-        deadline = time.monotonic() + RUN_TIMEOUT / 1000
-        quiet_since = None
-        while time.monotonic() < deadline:
-            errors = _cell_errors(page)
-            assert not errors, "a cell failed in JupyterLab:\n" + "\n".join(errors)[-3000:]
-            all_ran, busy = _prompts(page)
-            if all_ran and not busy:
-                return
-            if busy:  # a running or queued cell shows [*]
-                quiet_since = None
-            elif quiet_since is None:
-                quiet_since = time.monotonic()
-            elif time.monotonic() - quiet_since > 8:
-                break  # nothing running or queued, cells left unrun: the request was dropped
-            time.sleep(0.5)
-        page.keyboard.press("Escape")
-    raise AssertionError(f"Run All did not run every cell in {attempts} attempts")
+def _run_all_cells(page) -> None:
+    """Run > Run All Cells from the menu bar; returns once every code cell has run, and fails at once
+    with the traceback of a cell that raised."""
+    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+    page.locator(".lm-Menu-item:not(.lm-mod-disabled) .lm-Menu-itemLabel",
+                 has_text="Run All Cells").first.click()
+    deadline = time.monotonic() + RUN_TIMEOUT / 1000
+    while time.monotonic() < deadline:
+        errors = _cell_errors(page)
+        assert not errors, "a cell failed in JupyterLab:\n" + "\n".join(errors)[-3000:]
+        all_ran, busy = _prompts(page)
+        if all_ran and not busy:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"Run All did not run every cell within {RUN_TIMEOUT // 1000} s")
 
 
 def test_notebook02_explorer_in_a_real_browser(jupyterlab, tmp_path):
@@ -185,6 +213,7 @@ def test_notebook02_explorer_in_a_real_browser(jupyterlab, tmp_path):
 
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "notebook02.png"
+    kernel_id = _start_session(jupyterlab)
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
@@ -195,29 +224,18 @@ def test_notebook02_explorer_in_a_real_browser(jupyterlab, tmp_path):
         page = context.pages[0] if context.pages else context.new_page()
         try:
             page.set_default_timeout(60_000)
-            _accept_dialogs(page)
             page.goto(jupyterlab + "lab/tree/" + NOTEBOOK, wait_until="domcontentloaded")
             page.wait_for_selector(".jp-NotebookPanel .jp-Cell", timeout=90_000)
-            # The kernel must be up before "Run All" (a starting kernel shows a non-idle status).
-            page.wait_for_function("""() => {
-                const ind = document.querySelector('.jp-Notebook-ExecutionIndicator');
-                return ind && ind.getAttribute('data-status') === 'idle';
-            }""", timeout=90_000, polling=500)
+            _wait_for_kernel(page, kernel_id)
+            _run_all_cells(page)
 
             controls = page.locator(".fedgs-control")
-            for attempt in range(2):
-                _run_all_cells(page)  # returns once every cell has run, without errors
-                try:
-                    controls.first.wait_for(state="visible", timeout=30_000)
-                    break
-                except Exception:
-                    outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
-                    # ipywidgets' "model not found": the widget's comm message reached the page before
-                    # its widget manager was connected (a start-up race); running again re-creates it.
-                    if attempt == 0 and any("model not found" in o for o in outputs):
-                        continue
-                    raise AssertionError("the explorer's controls never appeared; outputs:\n"
-                                         + "\n---\n".join(o[:300] for o in outputs)) from None
+            try:
+                controls.first.wait_for(state="visible", timeout=30_000)
+            except Exception:
+                outputs = page.locator(".jp-OutputArea-output").all_inner_texts()
+                raise AssertionError("the explorer's controls never appeared; outputs:\n"
+                                     + "\n---\n".join(o[:300] for o in outputs)) from None
             labels = page.locator(".fedgs-explorer .widget-label").all_inner_texts()
             assert {"mode", "beta"} <= {t.strip() for t in labels}, labels
             assert controls.count() >= 4  # mode, beta, rounds, seed
@@ -239,6 +257,8 @@ def test_notebook02_explorer_in_a_real_browser(jupyterlab, tmp_path):
             }""", arg=before, timeout=60_000)
             summary = page.locator(".fedgs-explorer .widget-html-content").first.inner_text()
             assert new_mode in summary, summary
+            # One kernel all along: the page used the session's kernel and started none of its own.
+            assert [k["id"] for k in _api(jupyterlab, "api/kernels")] == [kernel_id]
 
             news = page.locator(".jp-toast-button", has_text="No")  # the "official Jupyter news?" toast
             if news.count():

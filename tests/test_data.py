@@ -62,6 +62,22 @@ def test_synthetic_bad_arguments():
         make_synthetic(5, rng=np.random.default_rng(0), test_fraction=1.5)
 
 
+def test_synthetic_paper_setting_loads_and_checks_its_split():
+    a = load_dataset("synthetic", seed=1, **data.SYNTHETIC_PAPER)
+    b = load_dataset("synthetic", seed=1, **data.SYNTHETIC_PAPER)
+    np.testing.assert_array_equal(a.x_train, b.x_train)
+    assert len(a.natural_valid) == 30 and a.local_optima.shape == (30, 61, 10)
+    joined = np.concatenate(a.natural_clients + a.natural_valid)
+    np.testing.assert_array_equal(np.sort(joined), np.arange(len(a.y_train)))
+    assert "75/15/10" in a.note
+    with pytest.raises(ValueError, match="split"):
+        make_synthetic(5, rng=np.random.default_rng(0), split="random")
+    with pytest.raises(ValueError, match="test_fraction"):
+        make_synthetic(5, rng=np.random.default_rng(0), split="authors", test_fraction=0.1)
+    with pytest.raises(ValueError, match="min_samples >= 10"):
+        make_synthetic(5, rng=np.random.default_rng(0), split="authors", min_samples=5)
+
+
 def test_digits_loads_all_samples_stratified():
     ds = load_dataset("digits", seed=0)
     assert len(ds.y_train) + len(ds.y_test) == 1797

@@ -57,6 +57,26 @@ def test_negative_cosine_is_shifted_into_unit_range():
     assert s[0, 3] == pytest.approx(1.0)
 
 
+def test_normalisation_rules_differ_only_when_every_cosine_is_positive():
+    same = np.array([[1.0, 1.0], [2.0, 1.0], [1.0, 3.0]])  # all cosines in (0.7, 1)
+    authors, offdiag = cosine_similarity(same), cosine_similarity(same, normalise="offdiagonal")
+    off = ~np.eye(3, dtype=bool)
+    raw = (same / np.linalg.norm(same, axis=1, keepdims=True)) @ (same / np.linalg.norm(same, axis=1,
+                                                                                           keepdims=True)).T
+    np.testing.assert_allclose(authors[off], raw[off] / raw[off].max())  # s / s_max
+    assert offdiag[off].min() == pytest.approx(0.0) and offdiag[off].max() == pytest.approx(1.0)
+    twins = np.array([[1.0, 0.0], [1.0, 0.0], [2.0, 0.0]])  # equal cosines: authors' 1, raw clip 1
+    np.testing.assert_allclose(cosine_similarity(twins), 1.0)
+    with_zero = np.array([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]])  # a zero row stays isolated in both rules
+    for rule, top in (("authors", 1.0), ("offdiagonal", np.sqrt(0.5))):  # one valid pair: 0.707 / 0.707
+        s = cosine_similarity(with_zero, normalise=rule)
+        assert s[1, 0] == s[1, 2] == 0.0 and s[0, 2] == pytest.approx(top)
+    with pytest.raises(ValueError, match="normalise"):
+        cosine_similarity(same, normalise="diagonal")
+    with pytest.raises(ValueError, match="normalise"):
+        build_3dg(same, normalise="minmax")
+
+
 def test_distances_are_symmetric_zero_diagonal_and_in_unit_interval(rng):
     g = build_3dg(label_features(label_skew_hist(rng, 30)))
     d = g.distances

@@ -5,7 +5,7 @@ from fedgs_lite.data import DATASETS
 from fedgs_lite.models import count_flops, make_model
 
 SHAPES = {"synthetic": (60,), "digits": (1, 8, 8), "mnist": (1, 28, 28), "fashion_mnist": (1, 28, 28),
-          "cifar10": (3, 32, 32)}
+          "cifar10": (3, 32, 32), "fashion_mnist_lr": (1, 28, 28)}
 
 
 @pytest.mark.parametrize("name", DATASETS)

@@ -200,16 +200,15 @@ def test_the_import_check_sees_submodule_imports():
 
 
 @pytest.fixture(scope="session")
-def kernel() -> str:
-    from jupyter_client.kernelspec import KernelSpecManager
+def kernel():
+    """This environment's python3 kernel (see tests/jupyter_kernel.py: nothing is written under the
+    user's ~/.local/share/jupyter), preferred over a user-wide python3 kernelspec for these tests."""
+    from jupyter_kernel import ensure_env_kernelspec
 
-    if KERNEL not in KernelSpecManager().find_kernel_specs():
-        import subprocess
-        import sys
-
-        subprocess.run([sys.executable, "-m", "ipykernel", "install", "--user", "--name", KERNEL],
-                       check=True, capture_output=True)
-    return KERNEL
+    ensure_env_kernelspec()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("JUPYTER_PREFER_ENV_PATH", "1")
+        yield KERNEL
 
 
 @pytest.mark.slow

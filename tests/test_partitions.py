@@ -30,7 +30,7 @@ def mean_entropy(fed: FederatedDataset) -> float:
     return float(-(p * np.log(np.where(p > 0, p, 1.0))).sum(axis=1).mean())
 
 
-@pytest.mark.parametrize("scheme", ["iid", "label_skew", "dirichlet", "size_imbalance"])
+@pytest.mark.parametrize("scheme", [s for s in SCHEMES if s != "natural"])
 def test_every_sample_assigned_once_and_histograms_match(scheme, rng):
     ds = toy()
     fed = partition(ds, 20, scheme, rng=rng)
@@ -108,6 +108,37 @@ def test_natural_uses_dataset_clients(rng):
         np.testing.assert_array_equal(a, b)
     with pytest.raises(ValueError, match="8 natural clients"):
         partition(ds, 5, "natural", rng=rng)
+
+
+def test_holdout_splits_every_client_and_reuses_natural_splits(rng):
+    ds = toy(1000)
+    fed = partition(ds, 10, "label_skew", rng=rng, holdout=0.25)
+    joined = np.concatenate(fed.client_indices + fed.valid_indices)
+    np.testing.assert_array_equal(np.sort(joined), np.arange(1000))
+    np.testing.assert_array_equal(fed.valid_sizes, [len(v) for v in fed.valid_indices])
+    np.testing.assert_array_equal(fed.sizes, [int(n * 0.75) for n in fed.sizes + fed.valid_sizes])
+    np.testing.assert_array_equal(fed.label_histograms, recount(fed))  # training parts only
+    assert f"validation={fed.valid_sizes.sum()}" in repr(fed) and fed.valid_sizes.sum() >= 250
+    one = partition(toy(12), 12, "iid", rng=rng, holdout=0.5)  # a single sample stays for training
+    np.testing.assert_array_equal(one.sizes, 1)
+    assert one.valid_sizes.sum() == 0
+    natural = partition(make_synthetic(6, rng=np.random.default_rng(0)), 6, "natural", rng=rng, holdout=0.2)
+    assert natural.valid_sizes.min() >= 1 and natural.scheme == "natural"
+    for bad in (-0.1, 1.0, "0.2", True):
+        with pytest.raises(ValueError, match="holdout"):
+            partition(ds, 5, "iid", rng=rng, holdout=bad)
+
+
+def test_dirichlet_lognormal_skew_overrides_alpha_and_validates(rng):
+    ds = toy(2000)
+    fed = partition(ds, 20, "dirichlet_lognormal", rng=rng, skew=0.9)
+    assert (fed.label_histograms > 0).sum(axis=1).mean() < 4  # Dirichlet(0.03 p): few labels each
+    with pytest.raises(ValueError, match="skew"):
+        partition(ds, 20, "dirichlet_lognormal", rng=rng, skew=2.0)
+    with pytest.raises(ValueError, match="dirichlet_alpha"):
+        partition(ds, 20, "dirichlet_lognormal", rng=rng, dirichlet_alpha=0.0)
+    with pytest.raises(ValueError, match="size_sigma"):
+        partition(ds, 20, "dirichlet_lognormal", rng=rng, size_sigma=-1.0)
 
 
 def test_bad_requests_raise(rng):

@@ -1,0 +1,25 @@
+"""What the ServerApp and the ClientApp share: the run's ExperimentConfig and its federation."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from fedgs_lite.experiment import ExperimentConfig
+from fedgs_lite.flower import federation
+
+
+def experiment_config(run_config: dict) -> ExperimentConfig:
+    """The fedgs_lite config that `run_experiment` would run for this Flower run config."""
+    return ExperimentConfig(
+        dataset="synthetic", num_clients=int(run_config["num-nodes"]),
+        clients_per_round=int(run_config["clients-per-round"]), rounds=int(run_config["rounds"]),
+        sampler=str(run_config["sampler"]), mode=str(run_config["mode"]) or "IDL",
+        graph_features=str(run_config["graph-features"]), seed=int(run_config["seed"]), epochs=None,
+        steps=int(run_config["steps"]), batch_size=int(run_config["batch-size"]), lr=float(run_config["lr"]),
+        device="cpu", checkpoint_every=0)
+
+
+@lru_cache(maxsize=4)
+def cached_federation(config: ExperimentConfig):
+    """Built once per process (a simulation worker serves many nodes)."""
+    return federation(config)
