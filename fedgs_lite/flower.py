@@ -2,16 +2,17 @@
 
 Optional: `pip install 'fedgs_lite[flower]'`. Each round the strategy
 1. profiles nodes it has not seen (a `query.fedgs_profile` message: data size and label histogram; with
-   graph_features "update"/"logit" also a round-0 `query.fedgs_features` message), orders them into
-   client ids 0..K-1 (by partition id in simulation, which makes them the kit's client ids), and
-   (re)builds the 3DG, the sampler and, when `mode` is given, the emulated availability;
+   graph_features "update"/"logit" also a round-0 `query.fedgs_features` message), gives them client
+   ids (flower_roster.py: by partition id in simulation, which makes them the kit's client ids), and
+   (re)builds the sampler through the kit's registry and, when `mode` is given, the emulated availability;
 2. takes the connected nodes, intersected with that round's availability draw (simulation; mode=None
    in a deployment, where "available" means "connected"), lets the sampler choose M of them
    (Power-of-Choice first asks its candidates for their losses, `query.fedgs_loss`), and sends each
    chosen node one train message;
-3. averages the replies as the kit does (data-size weights, MD by multiplicity), skipping nodes that
-   failed or timed out (listed per round in `failed`), and records the round in a fedgs_lite History
-   (`strategy.history()`), so the kit's tables and plots work on a Flower run.
+3. averages the replies with the kit's weights (`server.aggregation_weights`: data size or uniform,
+   times how often the sampler picked a node), skipping nodes that failed or timed out (listed per
+   round in `failed`), and records the round in a fedgs_lite History (`strategy.history()`), so the
+   kit's tables and plots work on a Flower run.
 With the same seed, mode and sampler, availability and selections equal `run_experiment`'s. The nodes
 answer with fedgs_lite.flower_node's handlers (`add_fedgs_handlers`), re-exported here.
 """
@@ -27,9 +28,11 @@ import numpy as np
 
 from fedgs_lite import flower_kit as kit
 from fedgs_lite import flower_node as node
+from fedgs_lite.config import ExperimentConfig, LocalTraining
 from fedgs_lite.flower_node import NodeData, add_fedgs_handlers, profile_record
+from fedgs_lite.flower_roster import Roster, client_order, pooled_input_stats
 from fedgs_lite.graph import EPSILON, SIGMA
-from fedgs_lite.training import LocalTraining
+from fedgs_lite.history import History
 
 try:
     from flwr.app import ArrayRecord, ConfigRecord, Message, MessageType, MetricRecord, RecordDict
@@ -39,20 +42,20 @@ try:
 except ImportError as err:
     raise kit.missing_flower(err) from None
 
-__all__ = ["FedGSStrategy", "NodeData", "add_fedgs_handlers", "central_evaluation", "federation",
-           "initial_model", "profile_record"]
+__all__ = ["FedGSStrategy", "NodeData", "add_fedgs_handlers", "central_evaluation", "kit_parts",
+           "profile_record"]
 
-# For simulations that emulate a kit run: its federation and its initial model, as run_experiment builds them.
-federation, initial_model = kit.federation, kit.initial_model
+kit_parts = kit.kit_parts  # a kit run's federation and initial model, for simulations that emulate one
 
 
 class FedGSStrategy(Strategy):
     """Selects each round's nodes with a fedgs_lite sampler; see the module docstring.
 
     clients_per_round is M; sampler any name `make_sampler` knows (registered user samplers too);
-    mode an availability spec to emulate (None: every connected node is available); local the kit's
-    local-training settings, sent to the nodes each round; min_available_nodes how many nodes to wait
-    for (up to wait_timeout seconds) before the first profile.
+    mode an availability spec to emulate (None: every connected node is available); alpha, solver and
+    poc_d the samplers' options (ExperimentConfig's fedgs_alpha, solver, poc_d); local the kit's local
+    training, sent to the nodes each round; min_available_nodes how many nodes to wait for (up to
+    wait_timeout seconds) before the first profile.
     """
 
     def __init__(self, clients_per_round: int, *, sampler: str = "fedgs", mode: str | None = None,
@@ -63,20 +66,16 @@ class FedGSStrategy(Strategy):
                  wait_timeout: float = 600.0, name: str = "", extra_config: dict[str, Any] | None = None):
         kit.check_settings(sampler, mode, graph_features, aggregation, clients_per_round)
         self.m, self.sampler_name, self.mode, self.seed = int(clients_per_round), sampler, mode, int(seed)
-        self.alpha, self.solver, self.graph_features, self.poc_d = alpha, solver, graph_features, poc_d
-        self.epsilon, self.sigma, self.sampler_options = epsilon, sigma, dict(sampler_options or {})
-        # "auto" as the kit: a plain average for MD (the authors'), data-size weights otherwise
-        self.aggregation = {"auto": "uniform" if sampler == "md" else "size"}.get(aggregation, aggregation)
+        self.settings = {"fedgs_alpha": alpha, "solver": solver, "poc_d": poc_d}  # config field names
+        self.graph_features, self.epsilon, self.sigma = graph_features, epsilon, sigma
+        self.sampler_options = dict(sampler_options or {})
+        self.aggregation = kit.aggregation_rule(sampler, aggregation)
         self.local = local or LocalTraining()
         self.min_available_nodes, self.wait_timeout, self.timeout = min_available_nodes, wait_timeout, 3600.0
         self.seeds = kit.run_seeds(self.seed)
         self.rng_avail = np.random.default_rng(self.seeds.availability_draw)
         self.rng_sampler = np.random.default_rng(self.seeds.sampler)
-        self.node_ids: list[int] = []             # client id -> Flower node id
-        self.partition_ids: list[int | None] = []
-        self.sizes = np.zeros(0, dtype=np.int64)
-        self.histograms = np.zeros((0, 1), dtype=np.int64)
-        self.features: list[np.ndarray] = []       # round-0 update/logit features, per client
+        self.roster = Roster()
         self.failed: list[list[int]] = []          # per round: chosen clients without a usable reply
         self.sampler = self.availability = None
         self._noise: tuple[float, float] | None = None
@@ -84,19 +83,19 @@ class FedGSStrategy(Strategy):
         self._arrays = self._initial = None
         self._round: dict[str, Any] = {}
         config = {**(extra_config or {}), "runtime": "flower", "sampler": sampler, "mode": mode,
-                  "seed": self.seed, "alpha": alpha, "solver": solver, "graph_features": graph_features,
-                  "epsilon": epsilon, "sigma": sigma, "poc_d": poc_d, "clients_per_round": self.m,
-                  "aggregation": aggregation, "name": name, **vars(self.local)}
-        self._history = kit.new_history(config, 0)
+                  "seed": self.seed, **self.settings, "graph_features": graph_features, "epsilon": epsilon,
+                  "sigma": sigma, "clients_per_round": self.m, "aggregation": aggregation, "name": name,
+                  **vars(self.local)}
+        self._history = History(config=config, num_clients=0)
 
     @classmethod
-    def from_config(cls, config, **overrides: Any) -> FedGSStrategy:
+    def from_config(cls, config: ExperimentConfig, **overrides: Any) -> FedGSStrategy:
         """The strategy for an ExperimentConfig (sampler, mode, seed, M, local training, ...), so a
         simulated Flower run reproduces run_experiment(config)'s availability and selections."""
-        kw = dict(sampler=config.sampler, mode=config.mode, seed=config.seed, alpha=config.alpha,
+        kw = dict(sampler=config.sampler, mode=config.mode, seed=config.seed, alpha=config.fedgs_alpha,
                   solver=config.solver, graph_features=config.graph_features, epsilon=config.epsilon,
                   sigma=config.sigma, poc_d=config.poc_d, aggregation=config.aggregation,
-                  local=kit.local_settings(config), min_available_nodes=config.num_clients, name=config.name,
+                  local=config.local_training(), min_available_nodes=config.num_clients, name=config.name,
                   extra_config=config.to_dict())
         return cls(config.m, **{**kw, **overrides})
 
@@ -110,15 +109,16 @@ class FedGSStrategy(Strategy):
         def recording(server_round: int, arrays: ArrayRecord) -> MetricRecord | None:
             result = evaluate_fn(server_round, arrays)
             if result is not None and "loss" in result and "accuracy" in result:
-                kit.record_evaluation(self._history, server_round, result["loss"], result["accuracy"])
+                self._history.record_eval(server_round, result["loss"], result["accuracy"])
             return result
 
         try:
             return super().start(grid, initial_arrays, num_rounds, timeout, train_config, evaluate_config,
                                  recording if evaluate_fn is not None else None)
         finally:
-            done = self._history.rounds_done == num_rounds
-            kit.finish_history(self._history, len(self.node_ids), time.perf_counter() - clock, done)
+            h = self._history
+            h.num_clients, h.wall_time = len(self.roster), time.perf_counter() - clock
+            h.finished = h.rounds_done == num_rounds
 
     def configure_train(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                         grid: Grid) -> Iterable[Message]:
@@ -128,10 +128,10 @@ class FedGSStrategy(Strategy):
             self._initial = arrays
             self._wait_for_nodes(grid)
         connected = {int(n) for n in grid.get_node_ids()}
-        new = sorted(connected - set(self.node_ids))
+        new = self.roster.unknown(connected)
         if new:
             self._profile(new)
-        if not self.node_ids:
+        if not len(self.roster):
             raise RuntimeError("no node answered the fedgs_lite profile query; register the handlers on the "
                                "ClientApp with fedgs_lite.flower.add_fedgs_handlers")
         available = self._available(t, connected)
@@ -148,37 +148,32 @@ class FedGSStrategy(Strategy):
             return RecordDict({node.ARRAYS: arrays, node.CONFIG: ConfigRecord(
                 {**config, **self._settings(t, c), "server-round": server_round, "round-index": t})})
 
-        return [self._message(MessageType.TRAIN, self.node_ids[c], content(c), server_round)
+        return [self._message(MessageType.TRAIN, self.roster.node_ids[c], content(c), server_round)
                 for c in clients.tolist()]
 
     def aggregate_train(self, server_round: int,
                         replies: Iterable[Message]) -> tuple[ArrayRecord | None, MetricRecord | None]:
         r = self._round
-        by_node = self._valid(replies, node.ARRAYS)
-        keys = set(self._arrays.keys())
-        params, losses, weights, failed = [], [], [], []
-        for c, k in zip(r["clients"].tolist(), r["mult"].tolist(), strict=True):
-            content = by_node.get(self.node_ids[c])
-            if content is None or set(content[node.ARRAYS].keys()) != keys:
-                failed.append(c)
-                continue
-            params.append(content[node.ARRAYS].to_torch_state_dict())
-            metrics = next(iter(content.metric_records.values()), {})
-            losses.append(float(metrics.get("train-loss", float("nan"))))
-            weights.append((float(self.sizes[c]) if self.aggregation == "size" else 1.0) * k)
+        by_node, keys = self._valid(replies, node.ARRAYS), set(self._arrays.keys())
+        reply_of = {c: by_node.get(self.roster.node_ids[c]) for c in r["clients"].tolist()}
+        ok = np.array([v is not None and set(v[node.ARRAYS].keys()) == keys for v in reply_of.values()], bool)
+        clients, failed = r["clients"][ok], r["clients"][~ok].tolist()
+        weights = kit.aggregation_weights(self.aggregation, self.roster.sizes, clients, r["mult"][ok])
+        replied = [reply_of[c] for c in clients.tolist()]
+        losses = [float(next(iter(c.metric_records.values()), {}).get("train-loss", np.nan)) for c in replied]
         if failed:
             log(WARNING, "round %d: no usable reply from clients %s", server_round, failed)
         if hasattr(self.sampler, "update"):
             self.sampler.update(r["selected"], r["t"])
-        loss = float(np.dot(weights, losses) / np.sum(weights)) if params else float("nan")
-        kit.record_round(self._history, r["available"], r["selected"], loss, self.local.lr_at(r["t"]),
-                         time.perf_counter() - r["began"])
+        loss = float(np.dot(weights, losses) / np.sum(weights)) if replied else float("nan")
+        self._history.record_round(r["available"], r["selected"], loss, self.local.lr_at(r["t"]),
+                                   time.perf_counter() - r["began"])
         self.failed.append(failed)
-        if not params:
+        if not replied:
             return None, None
-        merged = kit.aggregate_params(params, np.asarray(weights))
+        merged = kit.aggregate_params([c[node.ARRAYS].to_torch_state_dict() for c in replied], weights)
         return (ArrayRecord(torch_state_dict=merged),
-                MetricRecord({"train-loss": loss, "trained": len(params), "failed": len(failed)}))
+                MetricRecord({"train-loss": loss, "trained": len(replied), "failed": len(failed)}))
 
     def configure_evaluate(self, server_round: int, arrays: ArrayRecord, config: ConfigRecord,
                            grid: Grid) -> Iterable[Message]:
@@ -192,9 +187,9 @@ class FedGSStrategy(Strategy):
             self.m, self.mode or "none (connected nodes)", self.seed, self.graph_features)
         log(INFO, "\t└──> aggregation %s, local training %s", self.aggregation, self.local)
 
-    def history(self):
+    def history(self) -> History:
         """The run so far as a fedgs_lite History (client ids index `node_ids`)."""
-        self._history.num_clients = len(self.node_ids)
+        self._history.num_clients = len(self.roster)
         return self._history
 
     # ------------------------------------------------------------------ nodes and messages
@@ -234,34 +229,21 @@ class FedGSStrategy(Strategy):
         A node that does not answer stays unknown and is asked again next round."""
         replies = self._ask(node.PROFILE, nodes, lambda n: RecordDict(), node.METRICS)
         profiles = {n: c[node.METRICS] for n, c in replies.items()}
-        pids = {n: p.get("partition-id") for n, p in profiles.items()}
-        by_pid = all(v is not None for v in pids.values()) and len(set(pids.values())) == len(pids)
-        order = sorted(profiles, key=lambda n: pids[n] if by_pid else n)
+        order, features = client_order(profiles), None
         if order and self.sampler_name == "fedgs" and self.graph_features != "label":
             features = self._round0_features(order, profiles)
             order = [n for n in order if n in features]
-            self.features += [features[n] for n in order]
         if not order:
             return
-        first = len(self.node_ids)
-        hist = [np.asarray(profiles[n]["label-histogram"], dtype=np.int64) for n in order]
-        width = max([self.histograms.shape[1], *(h.size for h in hist)])
-        old = np.pad(self.histograms, ((0, 0), (0, width - self.histograms.shape[1])))
-        self.histograms = np.vstack([old, *(np.pad(h, (0, width - h.size)) for h in hist)]).astype(np.int64)
-        self.sizes = np.concatenate([self.sizes, [int(profiles[n]["num-examples"]) for n in order]])
-        self.node_ids += order
-        self.partition_ids += [pids[n] for n in order]
-        log(INFO, "profiled %d new node(s); %d client(s) in all", len(order), len(self.node_ids))
+        first = self.roster.add(order, profiles, features)
+        log(INFO, "profiled %d new node(s); %d client(s) in all", len(order), len(self.roster))
         self._rebuild(first)
 
     def _round0_features(self, order: list[int], profiles: dict) -> dict[int, np.ndarray]:
         """The 3DG's update/logit features: each new node trains once from the initial model."""
         if self._noise is None:  # fixed at the first profile, so late joiners see the same noise
-            n = np.array([profiles[k]["num-examples"] for k in order], dtype=float)
-            mean = n @ [profiles[k]["x-mean"] for k in order] / max(n.sum(), 1)
-            sq = n @ [profiles[k]["x-sq-mean"] for k in order] / max(n.sum(), 1)
-            self._noise = (float(mean), float(np.sqrt(max(sq - mean * mean, 0.0))) or 1.0)
-        client_of = {n: len(self.node_ids) + i for i, n in enumerate(order)}
+            self._noise = pooled_input_stats(profiles)
+        client_of = {n: len(self.roster) + i for i, n in enumerate(order)}
 
         def content(node_id: int) -> RecordDict:
             return RecordDict({node.ARRAYS: self._initial, node.CONFIG: ConfigRecord({
@@ -273,21 +255,21 @@ class FedGSStrategy(Strategy):
         return {n: r[node.ARRAYS].to_numpy_ndarrays()[0] for n, r in replies.items()}
 
     def _rebuild(self, num_old: int) -> None:
-        features = np.stack(self.features) if self.features else kit.label_features(self.histograms)
-        new = kit.make_run_sampler(self.sampler_name, sizes=self.sizes.astype(float), features=features,
-                                   loss_fn=self._losses, alpha=self.alpha, solver=self.solver,
-                                   epsilon=self.epsilon, sigma=self.sigma, poc_d=self.poc_d,
-                                   options=self.sampler_options)
+        roster = self.roster
+        new = kit.make_run_sampler(self.sampler_name, sizes=roster.sizes, features=roster.feature_matrix(),
+                                   loss_fn=self._losses, settings=self.settings, epsilon=self.epsilon,
+                                   sigma=self.sigma, options=self.sampler_options)
         if self.sampler is not None:
             kit.carry_sampler_state(self.sampler, new, num_old)
         self.sampler = new
         if self.mode is not None:
-            self.availability = kit.emulated_availability(self.mode, self.sizes, self.histograms, self.seeds)
+            self.availability = kit.emulated_availability(self.mode, roster.sizes, roster.histograms,
+                                                          self.seeds)
 
     def _available(self, t: int, connected: set[int]) -> np.ndarray:
         """Round t's available clients: connected, and drawn available by the emulated mode (redrawn,
         as the kit redraws an empty round, while disconnected nodes leave nobody)."""
-        online = np.array([n in connected for n in self.node_ids], dtype=bool)
+        online = self.roster.online(connected)
         if self.availability is None or not online.any():
             return online
         for _ in range(100):
@@ -299,7 +281,7 @@ class FedGSStrategy(Strategy):
     def _losses(self, clients: np.ndarray) -> np.ndarray:
         """Power-of-Choice's losses: each candidate evaluates the current global model on its data; a
         node that does not answer gets -inf, so it is chosen last."""
-        nodes = [self.node_ids[int(c)] for c in clients]
+        nodes = [self.roster.node_ids[int(c)] for c in clients]
         replies = self._ask(node.LOSS, nodes, lambda n: RecordDict({node.ARRAYS: self._arrays}), node.METRICS)
         return np.array([replies[n][node.METRICS]["loss"] if n in replies else -np.inf for n in nodes], float)
 

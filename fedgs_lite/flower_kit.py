@@ -1,24 +1,41 @@
 """The Flower adapter's seams into fedgs_lite's run machinery: every call it makes into the kit's run
-setup, sampler wiring, local training and History, each in one small function.
+setup, sampler registry, local training, aggregation and evaluation, each in one small function.
 
 flower.py (the strategy) and flower_node.py (the ClientApp handlers) reach the run machinery only
-through this file, so when the way runs are assembled changes, the adapter is re-pointed here and
-nowhere else. Each function says which part of `run_experiment` it mirrors. No Flower import here.
+through this file and the public `History` (whose `record_round` / `record_eval` are the kit's own
+recording), so when the way runs are assembled changes, the adapter is re-pointed here and nowhere
+else. Each function says which part of a kit run it mirrors. No Flower import here.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import torch
 
-from fedgs_lite.experiment import ExperimentConfig, History
+from fedgs_lite.assemble import RunParts, assemble
+from fedgs_lite.availability import make_availability, parse_mode
+from fedgs_lite.checks import positive_int
+from fedgs_lite.config import GRAPH_FEATURES, ExperimentConfig, LocalTraining
+from fedgs_lite.graph import build_3dg, label_features
+from fedgs_lite.masks import Availability, ClientStats
+from fedgs_lite.models import Params, flatten_params, set_params
+from fedgs_lite.samplers import (
+    AGGREGATIONS,
+    Sampler,
+    SamplerContext,
+    available_samplers,
+    config_options,
+    default_aggregation,
+    make_sampler,
+)
 from fedgs_lite.seeds import RunSeeds, run_seeds, seed_int
-from fedgs_lite.training import LocalTraining
+from fedgs_lite.server import aggregate, aggregation_weights, client_losses, evaluate
+from fedgs_lite.training import DeviceData, default_device, local_train
 
-__all__ = ["RunSeeds", "run_seeds", "seed_int"]  # re-exported: the adapter's seed streams come from here
-
+__all__ = ["RunSeeds", "run_seeds", "seed_int", "label_features", "aggregation_weights"]  # re-exported
 
 MISSING_FLOWER = "fedgs_lite.flower needs Flower: pip install 'fedgs_lite[flower]'"
 
@@ -32,36 +49,10 @@ def missing_flower(err: ImportError) -> ImportError:
 
 # --------------------------------------------------------------------------- run setup
 
-def federation(config: ExperimentConfig):
-    """The FederatedDataset `run_experiment(config)` trains on (same data, partition and seed)."""
-    from fedgs_lite.data import load_dataset
-    from fedgs_lite.partition import partition
-
-    s_data = run_seeds(config.seed).data
-    options = {}
-    if config.dataset == "synthetic":
-        options = dict(num_clients=config.num_clients, alpha=config.synthetic_alpha,
-                       beta=config.synthetic_beta)
-    dataset = load_dataset(config.dataset, config.data_root, seed=seed_int(s_data), **options)
-    return partition(dataset, config.num_clients, config.partition_scheme, rng=np.random.default_rng(s_data),
-                     classes_per_client=config.classes_per_client, dirichlet_alpha=config.dirichlet_alpha,
-                     size_sigma=config.size_sigma)
-
-
-def initial_model(config: ExperimentConfig, input_shape: tuple[int, ...], num_classes: int):
-    """The model of `config`'s dataset with the initial weights `run_experiment(config)` starts from."""
-    from fedgs_lite.models import make_model
-
-    generator = torch.Generator(device="cpu")
-    generator.manual_seed(seed_int(run_seeds(config.seed).torch))
-    return make_model(config.dataset, input_shape, num_classes, generator=generator)
-
-
-def local_settings(config: ExperimentConfig) -> LocalTraining:
-    """The local-training settings of `config` (as run_experiment builds them)."""
-    return LocalTraining(epochs=config.epochs, steps=config.steps, batch_size=config.batch_size, lr=config.lr,
-                         lr_decay=config.lr_decay, momentum=config.momentum,
-                         weight_decay=config.weight_decay, prox_mu=config.prox_mu)
+def kit_parts(config: ExperimentConfig) -> RunParts:
+    """What `run_experiment(config)` trains with (`assemble.assemble`): its federation (`.fed`), its
+    model with the initial weights (`.model`, `.params`) and its local training (`.local`)."""
+    return assemble(config)
 
 
 def node_seed(seeds: RunSeeds, round_idx: int, client: int) -> int:
@@ -79,44 +70,35 @@ def noise_seed(seeds: RunSeeds) -> int:
 
 # --------------------------------------------------------------------------- availability and sampler
 
-def label_features(histograms: np.ndarray) -> np.ndarray:
-    """The oracle 3DG features (label distributions) from profiled label histograms."""
-    from fedgs_lite.graph import label_features as from_histograms
-
-    return from_histograms(histograms)
-
-
-def emulated_availability(mode: str, sizes: np.ndarray, histograms: np.ndarray, seeds: RunSeeds):
-    """The availability mode bound to these clients, built from the run's stream (as in run_experiment)."""
-    from fedgs_lite.availability import ClientStats, make_availability
-
+def emulated_availability(mode: str, sizes: np.ndarray, histograms: np.ndarray,
+                          seeds: RunSeeds) -> Availability:
+    """The availability mode bound to these clients, built from the run's stream (as `assemble` does)."""
     stats = ClientStats(sizes=np.asarray(sizes), label_histograms=np.asarray(histograms))
     return make_availability(mode, stats, np.random.default_rng(seeds.availability_build))
 
 
-def make_run_sampler(name: str, *, sizes: np.ndarray, features: np.ndarray, loss_fn, alpha: float,
-                     solver: str, epsilon: float, sigma: float, poc_d: int | None,
-                     options: dict[str, Any]):
-    """The sampler run_experiment builds for `name`, from profiled sizes and 3DG features (label
-    histograms, or round-0 updates/logits); a registered user sampler gets sizes, the 3DG distances
-    and the loss callback."""
-    from fedgs_lite.graph import build_3dg
-    from fedgs_lite.samplers import SAMPLERS, make_sampler
+def make_run_sampler(name: str, *, sizes: np.ndarray, features: np.ndarray, loss_fn: Callable | None,
+                     settings: Mapping[str, Any], epsilon: float, sigma: float,
+                     options: Mapping[str, Any]) -> Sampler:
+    """The sampler a kit run builds for `name` (`assemble.build_sampler`): through the registry, from a
+    SamplerContext of the profiled sizes, the loss query and the 3DG of `features` (built only when the
+    sampler asks for it), with the options its registration reads from `settings` (config field names,
+    e.g. fedgs_alpha, solver, poc_d) and then `options`."""
 
     def distances() -> np.ndarray:
         return build_3dg(np.asarray(features, dtype=float), epsilon=epsilon, sigma=sigma).distances
 
-    if name == "fedgs":
-        return make_sampler("fedgs", sizes=sizes, distances=distances(), alpha=alpha, solver=solver,
-                            num_clients=len(sizes), **options)
-    if name == "poc":
-        return make_sampler("poc", sizes=sizes, loss_fn=loss_fn, d=poc_d, **options)
-    if name in SAMPLERS:
-        return make_sampler(name, sizes=sizes, **options)
-    return make_sampler(name, sizes=sizes, distances=distances(), loss_fn=loss_fn, **options)
+    context = SamplerContext(sizes=np.asarray(sizes, dtype=float), loss_fn=loss_fn, distances_fn=distances)
+    return make_sampler(name, context, **{**config_options(name, settings), **options})
 
 
-def carry_sampler_state(old, new, num_old: int) -> None:
+def aggregation_rule(sampler: str, aggregation: str) -> str:
+    """"size" or "uniform": `aggregation`, or for "auto" the one the sampler was registered with (MD:
+    uniform), as `ExperimentConfig.aggregation_rule`."""
+    return default_aggregation(sampler) if aggregation == "auto" else aggregation
+
+
+def carry_sampler_state(old: Sampler, new: Sampler, num_old: int) -> None:
     """After late joiners: keep the old sampler's per-client state (1-D arrays over the old clients,
     e.g. FedGS's counts) in the new one, whose arrays start at zero for the new clients."""
     for key, value in vars(old).items():
@@ -126,11 +108,26 @@ def carry_sampler_state(old, new, num_old: int) -> None:
             target[:num_old] = value
 
 
+def check_settings(sampler: str, mode: str | None, graph_features: str, aggregation: str, m: int) -> None:
+    """The kit's rules for these settings (as ExperimentConfig checks them), one-line ValueErrors."""
+    if sampler not in available_samplers():
+        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(available_samplers())}")
+    if mode is not None:
+        try:
+            parse_mode(mode)
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"bad availability mode {mode!r}: {err}") from None
+    if graph_features not in GRAPH_FEATURES:
+        raise ValueError(f"graph_features must be one of {', '.join(GRAPH_FEATURES)}, got {graph_features!r}")
+    if aggregation not in ("auto", *AGGREGATIONS):
+        raise ValueError(f"aggregation must be one of auto, {', '.join(AGGREGATIONS)}, got {aggregation!r}")
+    positive_int(m, "clients_per_round")
+
+
 # --------------------------------------------------------------------------- training on one node
 
-def _node_data(x: np.ndarray, y: np.ndarray):
-    from fedgs_lite.training import DeviceData, default_device
-
+def node_device_data(x: np.ndarray, y: np.ndarray) -> DeviceData:
+    """One node's data as a one-client DeviceData (no test set), on the node's default device."""
     device = default_device()
     xt = torch.as_tensor(np.ascontiguousarray(x), dtype=torch.float32, device=device)
     yt = torch.as_tensor(np.ascontiguousarray(y), dtype=torch.int64, device=device)
@@ -138,36 +135,30 @@ def _node_data(x: np.ndarray, y: np.ndarray):
                       y_test=yt[:0], sizes=np.array([len(yt)], dtype=np.int64))
 
 
-def train_on_node(model, params: dict, x: np.ndarray, y: np.ndarray, settings: LocalTraining, round_idx: int,
-                  seed: int) -> tuple[dict, float]:
+def train_on_node(model: torch.nn.Module, params: Params, x: np.ndarray, y: np.ndarray,
+                  settings: LocalTraining, round_idx: int, seed: int) -> tuple[Params, float]:
     """One client's local training with the kit's engine (`training.local_train`): (params, mean loss)."""
-    from fedgs_lite.training import local_train
-
-    data = _node_data(x, y)
+    data = node_device_data(x, y)
     generator = torch.Generator(device="cpu")
     generator.manual_seed(seed)
-    params = {k: v.to(data.device) for k, v in params.items()}
-    stacked, losses = local_train(model.to(data.device), params, data, [0], settings, round_idx, generator,
+    params = {k: v.to(data.x.device) for k, v in params.items()}
+    stacked, losses = local_train(model.to(data.x.device), params, data, [0], settings, round_idx, generator,
                                   engine="auto")
     return {k: v[0].cpu() for k, v in stacked.items()}, float(losses[0])
 
 
-def node_loss(model, params: dict, x: np.ndarray, y: np.ndarray) -> float:
-    """The global model's mean loss on a node's data (Power-of-Choice's query; `client_losses`)."""
-    from fedgs_lite.training import client_losses
-
-    data = _node_data(x, y)
-    return float(client_losses(model.to(data.device), {k: v.to(data.device) for k, v in params.items()},
-                               data, [0])[0])
+def node_loss(model: torch.nn.Module, params: Params, x: np.ndarray, y: np.ndarray) -> float:
+    """The global model's mean loss on a node's data (Power-of-Choice's query; `server.client_losses`)."""
+    data = node_device_data(x, y)
+    device = data.x.device
+    return float(client_losses(model.to(device), {k: v.to(device) for k, v in params.items()}, data, [0])[0])
 
 
-def node_features(kind: str, model, params: dict, x: np.ndarray, y: np.ndarray, settings: LocalTraining,
-                  seed: int, noise: np.ndarray | None = None) -> np.ndarray:
+def node_features(kind: str, model: torch.nn.Module, params: Params, x: np.ndarray, y: np.ndarray,
+                  settings: LocalTraining, seed: int, noise: np.ndarray | None = None) -> np.ndarray:
     """A node's round-0 3DG feature: its flattened update (local - global) after one local training
     from `params`, or its local model's mean output on the shared `noise` batch (as the kit's
     update_features / logit_features compute for every client)."""
-    from fedgs_lite.training import flatten_params, set_params
-
     local, _ = train_on_node(model, params, x, y, settings, 0, seed)
     if kind == "update":
         return (flatten_params(local) - flatten_params(params)).double().numpy()
@@ -178,65 +169,14 @@ def node_features(kind: str, model, params: dict, x: np.ndarray, y: np.ndarray, 
 
 # --------------------------------------------------------------------------- server side
 
-def aggregate_params(client_params: list[dict], weights: np.ndarray) -> dict:
-    """The kit's weighted average of client models (`training.aggregate`; weights renormalised)."""
-    from fedgs_lite.training import aggregate
-
+def aggregate_params(client_params: list[Params], weights: np.ndarray) -> Params:
+    """The kit's weighted average of client models (`server.aggregate`; weights renormalised)."""
     stacked = {k: torch.stack([p[k] for p in client_params]) for k in client_params[0]}
     return aggregate(stacked, weights)
 
 
-def evaluate_params(model, params: dict, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """(loss, accuracy) of params on a test set, as run_experiment evaluates (`training.evaluate`)."""
-    from fedgs_lite.training import evaluate
-
+def evaluate_params(model: torch.nn.Module, params: Params, x: np.ndarray,
+                    y: np.ndarray) -> tuple[float, float]:
+    """(loss, accuracy) of params on a test set, as a kit run evaluates (`server.evaluate`)."""
     x, y = torch.as_tensor(x, dtype=torch.float32), torch.as_tensor(y, dtype=torch.int64)
     return evaluate(model, params, x, y)
-
-
-def new_history(config: dict[str, Any], num_clients: int) -> History:
-    return History(config=dict(config), num_clients=int(num_clients))
-
-
-def record_round(history: History, available: np.ndarray, selected: np.ndarray, train_loss: float,
-                 lr: float, seconds: float) -> None:
-    """Append one round the way run_experiment records it (available ids, selection with repeats)."""
-    history.available.append(np.flatnonzero(available).tolist())
-    history.selected.append(np.asarray(selected, dtype=np.int64).tolist())
-    history.train_loss.append(float(train_loss))
-    history.lr.append(float(lr))
-    history.round_seconds.append(float(seconds))
-
-
-def record_evaluation(history: History, round_done: int, loss: float, accuracy: float) -> None:
-    history.eval_rounds.append(int(round_done))
-    history.test_loss.append(float(loss))
-    history.test_accuracy.append(float(accuracy))
-
-
-def finish_history(history: History, num_clients: int, wall_time: float, finished: bool) -> History:
-    history.num_clients = int(num_clients)
-    history.wall_time = float(wall_time)
-    history.finished = bool(finished)
-    return history
-
-
-def check_settings(sampler: str, mode: str | None, graph_features: str, aggregation: str, m: int) -> None:
-    """The kit's rules for these settings (as ExperimentConfig checks them), one-line ValueErrors."""
-    from fedgs_lite.availability import parse_mode
-    from fedgs_lite.experiment import AGGREGATIONS, GRAPH_FEATURES
-    from fedgs_lite.samplers import available_samplers
-
-    if sampler not in available_samplers():
-        raise ValueError(f"unknown sampler {sampler!r}; choose one of {', '.join(available_samplers())}")
-    if mode is not None:
-        try:
-            parse_mode(mode)
-        except (ValueError, TypeError) as err:
-            raise ValueError(f"bad availability mode {mode!r}: {err}") from None
-    if graph_features not in GRAPH_FEATURES:
-        raise ValueError(f"graph_features must be one of {', '.join(GRAPH_FEATURES)}, got {graph_features!r}")
-    if aggregation not in AGGREGATIONS:
-        raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
-    if isinstance(m, bool) or not isinstance(m, int | np.integer) or m < 1:
-        raise ValueError(f"clients_per_round must be a positive int, got {m!r}")

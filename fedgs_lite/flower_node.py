@@ -1,9 +1,8 @@
 """The node side of fedgs_lite's Flower adapter: ClientApp handlers that answer the strategy's queries
 (profile, round-0 3DG features, Power-of-Choice losses) and train with the kit's own local training.
 
-    app = ClientApp()
-    add_fedgs_handlers(app, load_data=lambda context: NodeData(x, y, num_classes=10),
-                       make_model=lambda context: make_model("synthetic", (60,), 10))
+    app = add_fedgs_handlers(ClientApp(), load_data=lambda context: NodeData(x, y, num_classes=10),
+                             make_model=lambda context: make_model("synthetic", (60,), 10))
 
 The profile reply carries the node's data size and label histogram: the server sees every node's label
 counts. That is the oracle 3DG of the paper (graph_features="label"); use "update" or "logit" features
@@ -18,8 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from fedgs_lite.config import LocalTraining
 from fedgs_lite.flower_kit import missing_flower, node_features, node_loss, train_on_node
-from fedgs_lite.training import LocalTraining
+from fedgs_lite.partitions import FederatedDataset
 
 try:
     from flwr.app import ArrayRecord, ConfigRecord, Context, Message, MetricRecord, RecordDict
@@ -41,6 +41,13 @@ class NodeData:
     y: np.ndarray
     num_classes: int
     partition_id: int | None = None
+
+    @classmethod
+    def of_client(cls, fed: FederatedDataset, client: int) -> NodeData:
+        """Client `client` of a kit federation as a node's data (its partition id is the client id)."""
+        idx = fed.client_indices[client]
+        ds = fed.dataset
+        return cls(ds.x_train[idx], ds.y_train[idx], num_classes=ds.num_classes, partition_id=int(client))
 
 
 def profile_record(data: NodeData) -> MetricRecord:
@@ -86,43 +93,63 @@ def add_fedgs_handlers(app: ClientApp, load_data: Callable[[Context], NodeData],
     server) also the 3DG-feature and Power-of-Choice loss queries and a `train` handler that runs the
     kit's local training on the node's data with the settings the strategy sends.
     """
+    app.query("fedgs_profile")(profile_handler(load_data))
+    if make_model is not None:
+        app.query("fedgs_loss")(loss_handler(load_data, make_model))
+        app.query("fedgs_features")(features_handler(load_data, make_model))
+        app.train()(train_handler(load_data, make_model))
+    return app
 
-    @app.query("fedgs_profile")
+
+Handler = Callable[[Message, Context], Message]
+DataFn = Callable[[Context], NodeData]                # a node's data
+ModelFn = Callable[[Context], torch.nn.Module]       # the model architecture
+
+
+def profile_handler(load_data: DataFn) -> Handler:
+    """Answers `PROFILE`: the node's `profile_record`."""
+
     def profile(msg: Message, context: Context) -> Message:
         return Message(RecordDict({METRICS: profile_record(load_data(context))}), reply_to=msg)
 
-    if make_model is None:
-        return app
+    return profile
 
-    def inputs(msg: Message, context: Context):
-        data = load_data(context)
-        params = msg.content[ARRAYS].to_torch_state_dict()
-        return data, params, make_model(context)
 
-    @app.query("fedgs_loss")
+def loss_handler(load_data: DataFn, make_model: ModelFn) -> Handler:
+    """Answers `LOSS`: the received global model's mean loss on the node's data (Power-of-Choice)."""
+
     def loss(msg: Message, context: Context) -> Message:
-        data, params, model = inputs(msg, context)
-        value = node_loss(model, params, data.x, data.y)
+        data = load_data(context)
+        value = node_loss(make_model(context), msg.content[ARRAYS].to_torch_state_dict(), data.x, data.y)
         return Message(RecordDict({METRICS: MetricRecord({"loss": value})}), reply_to=msg)
 
-    @app.query("fedgs_features")
+    return loss
+
+
+def features_handler(load_data: DataFn, make_model: ModelFn) -> Handler:
+    """Answers `FEATURES`: the node's round-0 update or logit feature, trained from the received model."""
+
     def features(msg: Message, context: Context) -> Message:
-        data, params, model = inputs(msg, context)
-        config = msg.content[CONFIG]
+        data, config = load_data(context), msg.content[CONFIG]
         kind = str(config["kind"])
         noise = shared_noise(config, tuple(np.asarray(data.x).shape[1:])) if kind == "logit" else None
-        feature = node_features(kind, model, params, data.x, data.y, settings_from(config),
-                                int(config["seed"]), noise)
+        feature = node_features(kind, make_model(context), msg.content[ARRAYS].to_torch_state_dict(), data.x,
+                                data.y, settings_from(config), int(config["seed"]), noise)
         return Message(RecordDict({ARRAYS: ArrayRecord(numpy_ndarrays=[feature])}), reply_to=msg)
 
-    @app.train()
+    return features
+
+
+def train_handler(load_data: DataFn, make_model: ModelFn) -> Handler:
+    """Answers a train message: the kit's local training from the received model, with its settings."""
+
     def train(msg: Message, context: Context) -> Message:
-        data, params, model = inputs(msg, context)
-        config = msg.content[CONFIG]
-        local, mean_loss = train_on_node(model, params, data.x, data.y, settings_from(config),
-                                         int(config["round-index"]), int(config["seed"]))
+        data, config = load_data(context), msg.content[CONFIG]
+        local, mean_loss = train_on_node(make_model(context), msg.content[ARRAYS].to_torch_state_dict(),
+                                         data.x, data.y, settings_from(config), int(config["round-index"]),
+                                         int(config["seed"]))
         metrics = MetricRecord({"num-examples": int(len(data.y)), "train-loss": mean_loss})
         reply = RecordDict({ARRAYS: ArrayRecord(torch_state_dict=local), METRICS: metrics})
         return Message(reply, reply_to=msg)
 
-    return app
+    return train

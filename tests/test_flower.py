@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fedgs_lite.experiment import ExperimentConfig, History, comparison_table, run_experiment
+from fedgs_lite import ExperimentConfig, History, comparison_table, run_experiment
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "flower"
@@ -114,37 +114,32 @@ def kit_client_app(config: ExperimentConfig):
     """A ClientApp whose node with partition id i holds the kit's client i of `config`'s federation."""
     from flwr.clientapp import ClientApp
 
-    from fedgs_lite import flower_kit as kit
-    from fedgs_lite.flower import NodeData, add_fedgs_handlers
+    from fedgs_lite.flower import NodeData, add_fedgs_handlers, kit_parts
     from fedgs_lite.models import make_model
 
-    fed = kit.federation(config)
-    ds = fed.dataset
+    parts = kit_parts(config)
+    fed, ds = parts.fed, parts.fed.dataset
 
     def load_data(context):
-        pid = int(context.node_config["partition-id"])
-        return NodeData(*fed.client_data(pid), num_classes=ds.num_classes, partition_id=pid)
+        return NodeData.of_client(fed, int(context.node_config["partition-id"]))
 
     app = add_fedgs_handlers(ClientApp(), load_data,
                              lambda context: make_model(config.dataset, ds.input_shape, ds.num_classes))
-    return app, fed
+    return app, parts
 
 
 def flower_run(config: ExperimentConfig, grid=None, rounds: int | None = None, **strategy_options):
     """Run config through FedGSStrategy on a LocalGrid; returns (strategy, grid, history)."""
     from flwr.app import ArrayRecord
 
-    from fedgs_lite import flower_kit as kit
     from fedgs_lite.flower import FedGSStrategy, central_evaluation
-    from fedgs_lite.training import get_params
 
-    app, fed = kit_client_app(config)
+    app, parts = kit_client_app(config)
     grid = grid(app) if callable(grid) else local_grid(app, config.num_clients)
-    ds = fed.dataset
-    model = kit.initial_model(config, ds.input_shape, ds.num_classes)
+    ds = parts.fed.dataset
     strategy = FedGSStrategy.from_config(config, **strategy_options)
-    strategy.start(grid, ArrayRecord(torch_state_dict=get_params(model)), num_rounds=rounds or config.rounds,
-                   timeout=5.0, evaluate_fn=central_evaluation(model, ds.x_test, ds.y_test))
+    strategy.start(grid, ArrayRecord(torch_state_dict=parts.params), num_rounds=rounds or config.rounds,
+                   timeout=5.0, evaluate_fn=central_evaluation(parts.model, ds.x_test, ds.y_test))
     return strategy, grid, strategy.history()
 
 
@@ -167,7 +162,7 @@ def test_selections_equal_run_experiment(sampler, task_identity, one_torch_threa
     assert history.selected == kit_history.selected
     assert any(len(a) < config.num_clients for a in history.available)  # the mode did remove clients
     # the kit's client ids are the partition ids, and the initial model is the kit's
-    assert strategy.partition_ids == list(range(config.num_clients))
+    assert strategy.roster.partition_ids == list(range(config.num_clients))
     assert history.test_accuracy[0] == kit_history.test_accuracy[0]
     assert history.eval_rounds == list(range(config.rounds + 1))
     assert history.finished and history.rounds_done == config.rounds and not any(strategy.failed)
@@ -216,8 +211,8 @@ def test_disconnected_nodes_are_never_selected(monkeypatch, task_identity, one_t
 
     before_each_round(monkeypatch, disconnect_five)
     strategy, _, history = flower_run(config)
-    gone = {strategy.node_ids.index(n) for n in gone_nodes}
-    assert len(gone) == 5 and len(strategy.node_ids) == config.num_clients
+    gone = {strategy.roster.node_ids.index(n) for n in gone_nodes}
+    assert len(gone) == 5 and len(strategy.roster.node_ids) == config.num_clients
     assert gone <= set(history.available[0])  # there in round 1 (IDL: everyone connected is available)
     for available, selected in zip(history.available[1:], history.selected[1:], strict=True):
         assert not gone & set(available) and not gone & set(selected)
@@ -237,11 +232,11 @@ def test_failing_and_silent_nodes_are_tolerated(monkeypatch, task_identity, one_
 
     before_each_round(monkeypatch, break_five)
     strategy, _, history = flower_run(config)
-    broken = {strategy.node_ids.index(n) for n in broken_nodes}
+    broken = {strategy.roster.node_ids.index(n) for n in broken_nodes}
     assert strategy.failed[0] == []
     for selected, failed in zip(history.selected[1:], strategy.failed[1:], strict=True):
         assert set(failed) == broken & set(selected)
-    assert any(strategy.failed) and history.finished and len(strategy.node_ids) == config.num_clients
+    assert any(strategy.failed) and history.finished and len(strategy.roster.node_ids) == config.num_clients
     assert np.isfinite(history.test_accuracy).all() and history.test_accuracy[-1] > history.test_accuracy[0]
 
 
@@ -259,7 +254,7 @@ def test_a_node_that_fails_its_profile_is_asked_again_and_joins_when_it_answers(
     before_each_round(monkeypatch, fail_until_round_3)
     strategy, grid, history = flower_run(config)
     asked = [n for n, t in grid.sent if t == "query.fedgs_profile" and n == flaky[0]]
-    assert len(asked) == 3 and strategy.node_ids[-1] == flaky[0]  # asked in rounds 1, 2, 3; joined last
+    assert len(asked) == 3 and strategy.roster.node_ids[-1] == flaky[0]  # asked in rounds 1-3; joined last
     assert [len(a) for a in history.available] == [11, 11, 12] and not any(strategy.failed)
 
 
@@ -274,7 +269,7 @@ def test_late_joiners_are_profiled_and_can_be_selected(monkeypatch, task_identit
 
     before_each_round(monkeypatch, two_join)
     strategy, grid, history = flower_run(config, grid=lambda app: local_grid(app, 10), min_available_nodes=10)
-    assert strategy.node_ids[10:] == joined and strategy.partition_ids[10:] == [10, 11]
+    assert strategy.roster.node_ids[10:] == joined and strategy.roster.partition_ids[10:] == [10, 11]
     profiled = [n for n, t in grid.sent if t == "query.fedgs_profile"]
     assert len(profiled) == 12 and sorted(profiled[10:]) == sorted(joined)  # each node profiled once
     assert strategy.sampler.distances.shape == (12, 12) and history.num_clients == 12
@@ -305,7 +300,7 @@ def test_update_and_logit_features_come_from_a_round0_query(features, task_ident
     queries = [t for _, t in grid.sent if t == "query.fedgs_features"]
     assert len(queries) == config.num_clients
     width = 60 * 10 + 10 if features == "update" else 10  # synthetic: 60 inputs, 10 classes
-    assert np.stack(strategy.features).shape == (config.num_clients, width)
+    assert np.stack(strategy.roster.features).shape == (config.num_clients, width)
     assert np.isfinite(strategy.sampler.distances).all() and history.rounds_done == 2
     label_only = flower_run(small_config(sampler="fedgs", rounds=2))[0]
     assert not np.allclose(strategy.sampler.distances, label_only.sampler.distances)
@@ -318,13 +313,13 @@ def test_a_registered_user_sampler_drives_the_strategy(task_identity, one_torch_
     class LowestIds:
         name = "lowest"
 
-        def __init__(self, distances, **_):
+        def __init__(self, distances):
             self.k = distances.shape[0]
 
         def select(self, available, m, round_idx, rng):
             return np.flatnonzero(available)[:m]
 
-    register_sampler("lowest_ids", lambda **kw: LowestIds(**kw))
+    register_sampler("lowest_ids", lambda context: LowestIds(context.require("distances", "lowest_ids")))
     try:
         config = small_config(sampler="lowest_ids", rounds=2)
         kit_history = run_experiment(config, progress=False)

@@ -3,20 +3,20 @@
 from flwr.app import Context
 from flwr.clientapp import ClientApp
 
-from fedgs_flower_example.task import cached_federation, experiment_config
+from fedgs_flower_example.task import cached_parts, experiment_config
 from fedgs_lite.flower import NodeData, add_fedgs_handlers
 from fedgs_lite.models import make_model
 
 
 def load_data(context: Context) -> NodeData:
-    fed = cached_federation(experiment_config(context.run_config))
-    pid = int(context.node_config["partition-id"])
-    return NodeData(*fed.client_data(pid), num_classes=fed.dataset.num_classes, partition_id=pid)
+    fed = cached_parts(experiment_config(context.run_config)).fed
+    return NodeData.of_client(fed, int(context.node_config["partition-id"]))
 
 
 def model(context: Context):
-    ds = cached_federation(experiment_config(context.run_config)).dataset
-    return make_model(ds.name, ds.input_shape, ds.num_classes)
+    config = experiment_config(context.run_config)
+    ds = cached_parts(config).fed.dataset
+    return make_model(config.dataset, ds.input_shape, ds.num_classes)  # the weights come from the server
 
 
 app = add_fedgs_handlers(ClientApp(), load_data, model)

@@ -5,10 +5,9 @@ from pathlib import Path
 from flwr.app import ArrayRecord, Context
 from flwr.serverapp import Grid, ServerApp
 
-from fedgs_flower_example.task import cached_federation, experiment_config
-from fedgs_lite.experiment import comparison_table
-from fedgs_lite.flower import FedGSStrategy, central_evaluation, initial_model
-from fedgs_lite.training import get_params
+from fedgs_flower_example.task import cached_parts, experiment_config
+from fedgs_lite import comparison_table
+from fedgs_lite.flower import FedGSStrategy, central_evaluation
 
 app = ServerApp()
 
@@ -16,11 +15,11 @@ app = ServerApp()
 @app.main()
 def main(grid: Grid, context: Context) -> None:
     config = experiment_config(context.run_config)
-    ds = cached_federation(config).dataset  # the server emulates the federation's test set
-    model = initial_model(config, ds.input_shape, ds.num_classes)  # run_experiment's initial weights
+    parts = cached_parts(config)  # run_experiment's initial model; the server holds the test set
+    ds, model = parts.fed.dataset, parts.model
     mode = str(context.run_config["mode"]) or None
     strategy = FedGSStrategy.from_config(config, mode=mode)
-    strategy.start(grid, ArrayRecord(torch_state_dict=get_params(model)), num_rounds=config.rounds,
+    strategy.start(grid, ArrayRecord(torch_state_dict=parts.params), num_rounds=config.rounds,
                    timeout=600.0, evaluate_fn=central_evaluation(model, ds.x_test, ds.y_test))
     history = strategy.history()
     print(comparison_table({f"{config.label} (Flower)": history}))

@@ -1,11 +1,11 @@
-"""What the ServerApp and the ClientApp share: the run's ExperimentConfig and its federation."""
+"""What the ServerApp and the ClientApp share: the run's ExperimentConfig, its federation and model."""
 
 from __future__ import annotations
 
 from functools import lru_cache
 
-from fedgs_lite.experiment import ExperimentConfig
-from fedgs_lite.flower import federation
+from fedgs_lite import ExperimentConfig
+from fedgs_lite.flower import kit_parts
 
 
 def experiment_config(run_config: dict) -> ExperimentConfig:
@@ -20,6 +20,7 @@ def experiment_config(run_config: dict) -> ExperimentConfig:
 
 
 @lru_cache(maxsize=4)
-def cached_federation(config: ExperimentConfig):
-    """Built once per process (a simulation worker serves many nodes)."""
-    return federation(config)
+def cached_parts(config: ExperimentConfig):
+    """What run_experiment(config) trains with: `.fed` (the federation), `.model` and `.params` (its
+    initial weights). Built once per process (a simulation worker serves many nodes)."""
+    return kit_parts(config)
