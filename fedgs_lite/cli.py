@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from fedgs_lite import paper
+from fedgs_lite import grid_flags, paper
 from fedgs_lite.config import DEVICES, LOCAL_FIELDS, ExperimentConfig
 from fedgs_lite.graph import label_3dg
 from fedgs_lite.masks import ClientStats
@@ -176,6 +176,7 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
                              "(slower; the same results, bit for bit on a CPU)")
     parser.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    grid_flags.configure(parser)  # --engine, --shard and the Ray options
 
 
 def reproduce_command(args: argparse.Namespace) -> int:
@@ -190,6 +191,7 @@ def reproduce_command(args: argparse.Namespace) -> int:
     seeds = range(args.seeds) if args.seeds is not None else (range(1) if args.tiny else range(3))
     cells = grid_cells(csv_list(datasets), csv_list(args.modes), csv_list(args.samplers), tuple(seeds))
     plans = plan_grid(cells, rounds=args.rounds, tiny=args.tiny, data_root=args.data_root, device=args.device)
+    plans = grid_flags.select_shard(plans, args)
     return dry_run(plans, args) if args.dry_run else run_reproduce(plans, args)
 
 
@@ -216,20 +218,23 @@ def dry_run(plans, args: argparse.Namespace) -> int:
 
 
 def run_reproduce(plans, args: argparse.Namespace) -> int:
-    from fedgs_lite.grid import GRID_LOG, device_name, grid_calls, log_grid_call, run_grid
+    from fedgs_lite.grid import GRID_LOG, device_name, grid_calls, log_grid_call
     from fedgs_lite.summary import compare_rankings, format_summary, load_runs, summarise, write_summary
 
     out, dev = Path(args.out), device_name(args.device)
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     try:
-        report = run_grid(plans, out, progress=not args.no_progress, cohorts=not args.no_cohorts,
-                          cohort_size=args.cohort_size, deadline=deadline)
+        report = grid_flags.grid_runner(args)(plans, out, progress=not args.no_progress,
+                                              cohorts=not args.no_cohorts, cohort_size=args.cohort_size,
+                                              deadline=deadline)
     except KeyboardInterrupt:
         log_grid_call(out, started=started, device=dev, wall_time=time.perf_counter() - t0, interrupted=True)
         raise
     log_grid_call(out, started=started, device=dev, wall_time=report.wall_time, ran=report.ran,
                   reused=report.reused, left=report.left, failed=len(report.failed))
+    if args.shard is not None:
+        return grid_flags.shard_done(report, args)
     rows = summarise(out, report.run_dirs)
     write_summary(out, rows, runs=load_runs(out, report.run_dirs), wall_time=report.wall_time, device=dev,
                   figures=not args.no_figures)

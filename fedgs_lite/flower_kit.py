@@ -5,10 +5,14 @@ flower.py (the strategy) and flower_node.py (the ClientApp handlers) reach the r
 through this file and the public `History` (whose `record_round` / `record_eval` are the kit's own
 recording), so when the way runs are assembled changes, the adapter is re-pointed here and nowhere
 else. Each function says which part of a kit run it mirrors. No Flower import here.
+
+Importing this module (flower.py and flower_node.py import it before Flower) switches Flower's
+telemetry off unless FLWR_TELEMETRY_ENABLED is set: the kit runs offline and never phones home.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,6 +40,8 @@ from fedgs_lite.server import aggregate, aggregation_weights, client_losses, eva
 from fedgs_lite.training import DeviceData, default_device, local_train
 
 __all__ = ["RunSeeds", "run_seeds", "seed_int", "label_features", "aggregation_weights"]  # re-exported
+
+os.environ.setdefault("FLWR_TELEMETRY_ENABLED", "0")  # flwr reads it when imported
 
 MISSING_FLOWER = "fedgs_lite.flower needs Flower: pip install 'fedgs_lite[flower]'"
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from processes import new_marker, processes_with, wait_until
 
 from fedgs_lite import ExperimentConfig, History, comparison_table, run_experiment
 
@@ -337,30 +338,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _processes_with(marker: str) -> dict[int, str]:
-    """Live (not zombie) processes whose environment carries `marker`, i.e. everything this test
-    started, however detached: {pid: command line}."""
-    found = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            if marker.encode() not in (proc / "environ").read_bytes():
-                continue
-            if (proc / "stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                continue
-            found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-    return found
-
-
-def _wait_until(done, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while not done() and time.monotonic() < deadline:
-        time.sleep(0.5)
-
-
 def _start_superlink(env: dict, home: Path, port: str, control_port: str) -> subprocess.Popen:
     """The SuperLink `flwr run ... local` would start (flwr/cli/local_superlink.py), started here so the
     test owns its pid and waits for it without the CLI's fixed 15 s start-up limit (a loaded CPU)."""
@@ -390,7 +367,7 @@ def test_flwr_run_on_the_example_app_matches_run_experiment(tmp_path):
     """`flwr run examples/flower local` offline: 4 nodes, 2 rounds, selections equal run_experiment's.
     The run leaves only the SuperLink (and its SuperExec) behind, no simulation or Ray process, and
     stopping the SuperLink leaves nothing."""
-    marker = f"FEDGS_FLOWER_TEST_{os.getpid()}_{time.monotonic_ns()}"
+    marker = new_marker("flower")
     out, home = tmp_path / "out", tmp_path / "flwr_home"
     port, control_port = str(_free_port()), str(_free_port())
     ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must stay < 108 chars
@@ -410,10 +387,10 @@ def test_flwr_run_on_the_example_app_matches_run_experiment(tmp_path):
         assert (out / "history.json").exists(), f"no history.json; flwr run said:\n{said}"
 
         def run_leftovers() -> dict[int, str]:  # anything but the SuperLink and its SuperExec
-            return {p: c for p, c in _processes_with(marker).items()
+            return {p: c for p, c in processes_with(marker).items()
                     if "flower-superlink" not in c and "flower-superexec" not in c}
 
-        _wait_until(lambda: not run_leftovers(), 60)  # the simulation shuts Ray down after its last reply
+        wait_until(lambda: not run_leftovers(), 60)  # the simulation shuts Ray down after its last reply
         assert run_leftovers() == {}
     finally:
         superlink.terminate()
@@ -421,8 +398,8 @@ def test_flwr_run_on_the_example_app_matches_run_experiment(tmp_path):
             superlink.wait(timeout=30)
         except subprocess.TimeoutExpired:
             superlink.kill()
-        _wait_until(lambda: not _processes_with(marker), 30)  # its SuperExec exits after it
-        strays = _processes_with(marker)
+        wait_until(lambda: not processes_with(marker), 30)  # its SuperExec exits after it
+        strays = processes_with(marker)
         for pid in strays:  # don't leave them running even when the test fails
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(ray_tmp, ignore_errors=True)
