@@ -112,6 +112,18 @@ def check_07(r: dict, p: dict) -> None:
     assert all(0.0 <= t["final_acc"] <= 1.0 for t in trained.values())
 
 
+def check_08(r: dict, p: dict) -> None:
+    # Flower's simulation picked exactly what the kit's loop picked: same availability, selections, counts
+    assert r["runtime"] == "flower" and r["sampler"] == "fedgs"
+    assert r["same_available"] is True and r["same_selected"] is True and r["same_counts"] is True
+    assert r["flower_counts"] == r["kit_counts"] and len(r["flower_counts"]) == p["num_clients"]
+    assert 0 < sum(r["flower_counts"]) <= p["m"] * p["rounds"]
+    assert r["flower_rounds"] == p["rounds"] and r["flower_finished"] is True
+    flower, kit = r["flower_accuracy"], r["kit_accuracy"]
+    assert len(flower) == len(kit) == p["rounds"] + 1 and flower[0] == kit[0]  # the same initial model
+    assert flower[-1] > flower[0] and kit[-1] > kit[0]  # the nodes' local training did train
+
+
 # notebook stem -> (small parameters, check of the recorded values)
 CASES = {
     "00_quickstart": ({"num_clients": 12, "m": 3, "sim_rounds": 40, "train_rounds": 3,
@@ -126,6 +138,7 @@ CASES = {
     "06_reproduce_paper": ({"tiny_modes": "IDL,LN", "tiny_samplers": "uniform,fedgs"}, check_06),
     "07_bring_your_own": ({"num_clients": 12, "m": 3, "rounds": 40, "beta": 0.6, "train_rounds": 3},
                           check_07),
+    "08_flower": ({"num_clients": 6, "m": 2, "rounds": 3, "num_cpus": 2}, check_08),
 }
 
 
@@ -221,6 +234,7 @@ def test_notebook_runs_and_records(path: Path, kernel: str, tmp_path: Path, monk
     root = shared_data_root()
     if root is not None:
         monkeypatch.setenv("FEDGS_DATA", str(root))  # the kernel inherits the environment
+    monkeypatch.setenv("FLWR_HOME", str(tmp_path / "flwr"))  # notebook 08: Flower's state stays in tmp_path
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     record_path = tmp_path / "record.json"
     papermill.execute_notebook(str(path), str(tmp_path / path.name),
