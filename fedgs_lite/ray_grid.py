@@ -113,11 +113,24 @@ def stop_ray(ray, temp: str | None) -> None:
         shutil.rmtree(temp, ignore_errors=True)
 
 
+def task_resources(cluster: dict[str, float], cpus: int, gpus: float | None) -> tuple[int, float]:
+    """(CPUs, GPUs) per task on a cluster with these resources; gpus None: 0.5 when it has GPUs (two
+    cohorts share a device), else 0. A task the cluster could never hold is refused here (Ray would
+    leave it pending for ever)."""
+    have_cpus, have_gpus = cluster.get("CPU", 0.0), cluster.get("GPU", 0.0)
+    gpus = (0.5 if have_gpus > 0 else 0.0) if gpus is None else float(gpus)
+    if cpus > have_cpus:
+        raise ValueError(f"--cpus-per-task {cpus} is more than the Ray cluster's {have_cpus:g} CPUs")
+    if gpus > have_gpus:
+        raise ValueError(f"--gpus-per-task {gpus:g} is more than the Ray cluster's {have_gpus:g} GPUs"
+                         + (" (it has none: leave --gpus-per-task out)" if not have_gpus else ""))
+    return int(cpus), gpus
+
+
 def submit(ray, groups: list[list[tuple[PlannedRun, Path]]], task: Callable, deadline: float | None, *,
            cpus_per_task: int, gpus_per_task: float | None, max_retries: int) -> dict[Any, list]:
     """One task per group, with the files its runs already have; {object ref: the group's members}."""
-    if gpus_per_task is None:  # auto: two cohorts per GPU when the cluster has GPUs
-        gpus_per_task = 0.5 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
+    cpus_per_task, gpus_per_task = task_resources(ray.cluster_resources(), cpus_per_task, gpus_per_task)
     remote = ray.remote(task).options(num_cpus=cpus_per_task, num_gpus=gpus_per_task, max_retries=max_retries,
                                       retry_exceptions=True)
     wall = None if deadline is None else time.time() + deadline - time.monotonic()

@@ -19,7 +19,14 @@ from processes import new_marker, processes_with, wait_until
 from fedgs_lite.cli import main
 from fedgs_lite.grid import RUNS_DIR, grid_cells, plan_grid, run_grid
 from fedgs_lite.loop import run_experiment
-from fedgs_lite.ray_grid import MISSING_RAY, read_run_dir, run_grid_ray, train_group, write_run_dir
+from fedgs_lite.ray_grid import (
+    MISSING_RAY,
+    read_run_dir,
+    run_grid_ray,
+    task_resources,
+    train_group,
+    write_run_dir,
+)
 from fedgs_lite.rundir import HISTORY_FILE, MODEL_FILE, is_done
 
 needs_ray = pytest.mark.skipif(find_spec("ray") is None, reason=MISSING_RAY)
@@ -92,6 +99,16 @@ def test_a_task_resumes_a_checkpointed_run_from_the_files_it_is_sent(tmp_path, o
 def test_a_task_started_after_the_deadline_trains_nothing():
     result = train_group(tiny_plans((0,)), {}, time.time() - 1, threads=1)
     assert result["ran"] == 0 and all(HISTORY_FILE not in f for f in result["files"].values())
+
+
+def test_task_resources_pack_two_cohorts_per_gpu_and_refuse_what_the_cluster_cannot_hold():
+    assert task_resources({"CPU": 16.0, "GPU": 1.0}, 1, None) == (1, 0.5)
+    assert task_resources({"CPU": 2.0}, 2, None) == (2, 0.0)
+    assert task_resources({"CPU": 16.0, "GPU": 2.0}, 4, 0.25) == (4, 0.25)
+    with pytest.raises(ValueError, match="it has none"):
+        task_resources({"CPU": 2.0}, 1, 0.5)
+    with pytest.raises(ValueError, match="more than the Ray cluster's 2 CPUs"):
+        task_resources({"CPU": 2.0}, 3, 0.0)
 
 
 def test_engine_ray_without_ray_is_one_line(tmp_path):
