@@ -41,6 +41,15 @@ def test_missing_flower_is_one_clear_line():
     assert out.stdout.strip() == "fedgs_lite.flower needs Flower: pip install 'fedgs_lite[flower]'"
 
 
+def test_a_flower_simulation_without_flower_is_one_clear_line():
+    code = ("import sys; sys.modules['flwr'] = None\n"
+            "from fedgs_lite import ExperimentConfig, run_flower_simulation\n"
+            "try:\n    run_flower_simulation(ExperimentConfig(num_clients=4, rounds=1))\n"
+            "except ImportError as e:\n    print(e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "fedgs_lite.flower needs Flower: pip install 'fedgs_lite[flower]'"
+
+
 # --------------------------------------------------------------------------- the Grid test double
 
 @pytest.fixture
