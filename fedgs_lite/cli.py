@@ -3,26 +3,29 @@
 `run` trains samplers side by side; its flags are generated from ExperimentConfig's fields (defaults
 and help come from there: `--num-clients`, `--lr`, ...), with short aliases (`--clients`, `--m`,
 `--graph`, `--alpha`). `simulate` runs samplers without training; `reproduce` runs the paper's grid.
-A bad argument prints one line and exits with status 2; Ctrl-C exits with 130, results so far kept.
+Each command checks what it can before it writes anything (preflight.py) and holds a lock on its
+output folder while it writes there. A mistake prints one line and exits with status 2; Ctrl-C (130)
+and SIGTERM (143) keep the results so far and say what continues them (console.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
+import shutil
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from fedgs_lite import paper
+from fedgs_lite.cli_simulate import configure_simulate, simulate_command  # noqa: F401 (COMMANDS names it)
 from fedgs_lite.config import DEVICES, LOCAL_FIELDS, ExperimentConfig
-from fedgs_lite.graph import label_3dg
-from fedgs_lite.masks import ClientStats
-from fedgs_lite.partitions import federate
-from fedgs_lite.plots import new_figure, plot_counts, plot_variance
-from fedgs_lite.samplers import REGISTRY
-from fedgs_lite.simulate import compare_samplers
-from fedgs_lite.tables import format_table, write_csv
+from fedgs_lite.console import guarded, invoked_name
+from fedgs_lite.files import lock_folder, remove_orphaned_temps
+from fedgs_lite.preflight import check_configs
+from fedgs_lite.tables import write_csv
 
 ALIASES = {"num_clients": ("--clients",), "clients_per_round": ("--m",), "graph_features": ("--graph",),
            "fedgs_alpha": ("--alpha",)}
@@ -75,21 +78,49 @@ def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
 # The commands that train import the training stack (torch) only when they run, so that `--help` and
 # `simulate` start in a moment.
 
-def run_command(args: argparse.Namespace) -> int:
-    from fedgs_lite.report import compare, comparison_rows, comparison_table, plot_learning_curves
+def new_run_folder(base: Path = Path("runs")) -> Path:
+    """A new folder runs/<time>, with -2, -3... when another run started in the same second (mkdir is
+    atomic, so two processes never get the same one)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in itertools.count(1):
+        path = base / (stamp if i == 1 else f"{stamp}-{i}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
 
+
+def run_command(args: argparse.Namespace) -> int:
     configs = configs_from_args(args)
+    check_configs(configs)
     threads = args.threads if args.threads is not None else (1 if configs[0].dataset == "synthetic" else 0)
     if threads > 0:
         import torch
 
         torch.set_num_threads(threads)  # this command owns the process
-    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
+    created = args.out is None or not Path(args.out).exists()
+    out = new_run_folder() if args.out is None else Path(args.out)
+    args.chosen_out = out if args.out is None else None  # what an interrupt's hint must add
+    try:
+        with lock_folder(out, "output folder"):
+            remove_orphaned_temps(out)
+            return train_and_report(configs, out, not args.no_progress)
+    except BaseException:
+        if created and not any(out.rglob("history.json")):  # nothing trained: leave no empty folder
+            shutil.rmtree(out, ignore_errors=True)
+            args.chosen_out = None
+        raise
+
+
+def train_and_report(configs: list[ExperimentConfig], out: Path, progress: bool) -> int:
+    from fedgs_lite.report import compare, comparison_rows, comparison_table, plot_learning_curves
+
     c = configs[0]
     title = f"{c.dataset}, {c.num_clients} clients, M={c.m}, mode {c.mode}, seed {c.seed}"
     print(f"fedgs_lite run: {title}, {c.rounds} rounds -> {out}")
-    histories = compare(configs, out, progress=not args.no_progress)
+    histories = compare(configs, out, progress=progress)
     table = comparison_table(histories)
     print(table)
     (out / "summary.txt").write_text(f"{title}\n\n{table}\n")
@@ -99,48 +130,6 @@ def run_command(args: argparse.Namespace) -> int:
         if h.stopped_reason:
             print(f"{label}: {h.stopped_reason}")
     print(f"table: {out / 'summary.txt'}\nfigure: {out / 'learning_curves.png'}")
-    return 0
-
-
-def configure_simulate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="synthetic", help="dataset name (default synthetic)")
-    parser.add_argument("--clients", type=int, default=100, help="number of clients N (default 100)")
-    parser.add_argument("--partition", default="auto",
-                        help="partition scheme (default auto: natural for synthetic, label_skew otherwise)")
-    parser.add_argument("--mode", default="LN-0.5", help="availability mode, e.g. IDL, LN-0.5, MDF-1e-4")
-    parser.add_argument("--samplers", default="uniform,md,poc,fedgs", help="comma-separated samplers")
-    parser.add_argument("--rounds", type=int, default=500, help="rounds to simulate (default 500)")
-    parser.add_argument("--m", type=int, default=10, help="clients per round M (default 10)")
-    parser.add_argument("--alpha", type=float, default=0.1, help="FedGS alpha (default 0.1)")
-    parser.add_argument("--solver", default="fast", help="FedGS per-round solver: fast, exact, brute")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", default=None, help="folder holding the datasets (offline)")
-    parser.add_argument("--plot", default=None, metavar="PATH", help="save a comparison figure here")
-
-
-def simulate_command(args: argparse.Namespace) -> int:
-    names = [s.strip() for s in str(args.samplers).split(",") if s.strip()]
-    if not names or (unknown := [s for s in names if s not in REGISTRY]):
-        raise ValueError(f"unknown sampler(s) {unknown or names}; choose from {', '.join(REGISTRY.names())}")
-    fed = federate(args.dataset, args.clients, args.partition, seed=args.seed, root=args.data_root,
-                   download=False)
-    results = compare_samplers(names, args.mode, ClientStats.from_federated(fed), label_3dg(fed).distances,
-                               args.rounds, args.m, args.seed, alpha=args.alpha, solver=args.solver)
-    print(f"{args.dataset}, {fed.num_clients} clients, mode {args.mode}, M={args.m}, "
-          f"{args.rounds} rounds, seed {args.seed}")
-    summaries = [r.summary() for r in results.values()]
-    rows = [[s["sampler"], f"{s['count_variance']:.2f}", f"{s['jain']:.3f}", f"{s['label_coverage']:.3f}",
-             f"{s['pairwise_distance']:.3f}", f"{s['seconds']:.2f}"] for s in summaries]
-    print(format_table(["sampler", "count var", "Jain", "label cov", "pairwise D", "seconds"], rows))
-    if args.plot:
-        fig = new_figure(10, 3.2 * (1 + len(results)))
-        axes = fig.subplots(1 + len(results), 1)
-        plot_variance({k: r.variance for k, r in results.items()}, ax=axes[0])
-        for ax, (k, r) in zip(axes[1:], results.items(), strict=True):
-            plot_counts(r.counts, r.availability_frequency, ax=ax,
-                        title=f"{k}: count variance {r.final_variance:.2f}, Jain {r.jain:.3f}")
-        fig.savefig(args.plot, dpi=120)
-        print(f"figure saved to {args.plot}")
     return 0
 
 
@@ -216,10 +205,19 @@ def dry_run(plans, args: argparse.Namespace) -> int:
 
 
 def run_reproduce(plans, args: argparse.Namespace) -> int:
-    from fedgs_lite.grid import GRID_LOG, device_name, grid_calls, log_grid_call, run_grid
-    from fedgs_lite.summary import compare_rankings, format_summary, load_runs, summarise, write_summary
+    from fedgs_lite.grid import device_name
 
     out, dev = Path(args.out), device_name(args.device)
+    check_configs([p.config for p in plans])
+    with lock_folder(out, "grid folder"):
+        remove_orphaned_temps(out)
+        return train_grid(plans, args, out, dev)
+
+
+def train_grid(plans, args: argparse.Namespace, out: Path, dev: str) -> int:
+    from fedgs_lite.grid import GRID_LOG, grid_calls, log_grid_call, run_grid
+    from fedgs_lite.summary import compare_rankings, format_summary, load_runs, summarise, write_summary
+
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     try:
@@ -257,11 +255,19 @@ COMMANDS = {
 }
 
 
+def package_version() -> str:
+    try:
+        return version("fedgs_lite")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    prog = invoked_name()
     parser = argparse.ArgumentParser(
-        prog="python -m fedgs_lite",
-        description="fedgs_lite: client sampling under intermittent availability (FedGS, AAAI 2023). "
-                    "`python -m fedgs_lite COMMAND --help` shows a command's options.")
+        prog=prog, description="fedgs_lite: client sampling under intermittent availability (FedGS, AAAI "
+                               f"2023). `{prog} COMMAND --help` shows a command's options.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (configure, _, help_text) in COMMANDS.items():
         configure(sub.add_parser(name, help=help_text, description=help_text))
@@ -269,18 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    try:
-        return int(globals()[COMMANDS[args.command][1]](args) or 0)
-    except ValueError as err:  # a bad argument or setting: one line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        # the loop has already saved what it had; finished runs are reused on the next call
-        print("\ninterrupted: results so far are saved; run the same command again to continue",
-              file=sys.stderr)
-        return 130
+    return guarded(globals()[COMMANDS[args.command][1]], args, argv)
