@@ -22,9 +22,9 @@ from pathlib import Path
 from fedgs_lite import paper
 from fedgs_lite.cli_simulate import configure_simulate, simulate_command  # noqa: F401 (COMMANDS names it)
 from fedgs_lite.config import DEVICES, LOCAL_FIELDS, ExperimentConfig
-from fedgs_lite.console import guarded, invoked_name
-from fedgs_lite.files import lock_folder, remove_orphaned_temps
-from fedgs_lite.preflight import check_configs
+from fedgs_lite.console import Parser, guarded, invoked_name
+from fedgs_lite.files import lock_folder, remove_orphaned_temps, topmost_missing
+from fedgs_lite.preflight import check_configs, check_output_folder
 from fedgs_lite.tables import write_csv
 
 ALIASES = {"num_clients": ("--clients",), "clients_per_round": ("--m",), "graph_features": ("--graph",),
@@ -95,21 +95,24 @@ def new_run_folder(base: Path = Path("runs")) -> Path:
 def run_command(args: argparse.Namespace) -> int:
     configs = configs_from_args(args)
     check_configs(configs)
+    check_output_folder(args.out)
     threads = args.threads if args.threads is not None else (1 if configs[0].dataset == "synthetic" else 0)
     if threads > 0:
         import torch
 
         torch.set_num_threads(threads)  # this command owns the process
-    created = args.out is None or not Path(args.out).exists()
-    out = new_run_folder() if args.out is None else Path(args.out)
-    args.chosen_out = out if args.out is None else None  # what an interrupt's hint must add
+    base = Path(args.out) if args.out is not None else Path("runs")
+    made = topmost_missing(base)  # the folder this call creates, removed again if nothing trains
     try:
+        out = base if args.out is not None else new_run_folder(base)
+        made = made or (out if args.out is None else None)
+        args.chosen_out = out if args.out is None else None  # what an interrupt's hint must add
         with lock_folder(out, "output folder"):
             remove_orphaned_temps(out)
             return train_and_report(configs, out, not args.no_progress)
     except BaseException:
-        if created and not any(out.rglob("history.json")):  # nothing trained: leave no empty folder
-            shutil.rmtree(out, ignore_errors=True)
+        if made is not None and not any(made.rglob("history.json")):  # nothing trained: leave nothing
+            shutil.rmtree(made, ignore_errors=True)
             args.chosen_out = None
         raise
 
@@ -129,6 +132,8 @@ def train_and_report(configs: list[ExperimentConfig], out: Path, progress: bool)
     for label, h in histories.items():
         if h.stopped_reason:
             print(f"{label}: {h.stopped_reason}")
+    if any(h.stopped_reason for h in histories.values()):
+        print(f"to try again with a smaller --lr, use another --out ({out} keeps the diverged runs)")
     print(f"table: {out / 'summary.txt'}\nfigure: {out / 'learning_curves.png'}")
     return 0
 
@@ -209,6 +214,7 @@ def run_reproduce(plans, args: argparse.Namespace) -> int:
 
     out, dev = Path(args.out), device_name(args.device)
     check_configs([p.config for p in plans])
+    check_output_folder(args.out)
     with lock_folder(out, "grid folder"):
         remove_orphaned_temps(out)
         return train_grid(plans, args, out, dev)
@@ -264,7 +270,7 @@ def package_version() -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     prog = invoked_name()
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=prog, description="fedgs_lite: client sampling under intermittent availability (FedGS, AAAI "
                                f"2023). `{prog} COMMAND --help` shows a command's options.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")

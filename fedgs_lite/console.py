@@ -8,6 +8,7 @@ and say what continues it. Nothing here knows the commands; cli.py does.
 
 from __future__ import annotations
 
+import argparse
 import shlex
 import signal
 import sys
@@ -20,7 +21,9 @@ from fedgs_lite.files import FolderBusyError
 
 # What a person can fix: printed as one line with exit status 2. ImportError is an optional package
 # that a chosen option needs (the message says what to pip install).
-USAGE_ERRORS = (ValueError, FileNotFoundError, FolderBusyError, ImportError)
+# Path mistakes (a file where a folder should be, no permission) count too.
+USAGE_ERRORS = (ValueError, FolderBusyError, ImportError, FileNotFoundError, FileExistsError,
+                NotADirectoryError, IsADirectoryError, PermissionError)
 EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 130, 143
 
 
@@ -31,6 +34,13 @@ class Terminated(KeyboardInterrupt):
 def invoked_name() -> str:
     """The command as typed: `fedgs-lite` for the installed script, else `python -m fedgs_lite`."""
     return "fedgs-lite" if Path(sys.argv[0]).name == "fedgs-lite" else "python -m fedgs_lite"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag or value reported like every other mistake: one line, status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"error: {message} (see {self.prog} --help)\n")
 
 
 def one_line(err: BaseException) -> str:

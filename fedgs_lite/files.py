@@ -125,3 +125,8 @@ def lock_folder(folder: str | Path, what: str = "folder") -> FolderLock:
     handle.write(f"{os.getpid()}\n")
     handle.flush()
     return FolderLock(folder, handle)
+
+
+def topmost_missing(path: Path) -> Path | None:
+    """The outermost folder on the way to `path` that does not exist yet (what making it creates)."""
+    return next((p for p in reversed([path, *path.parents]) if not p.exists()), None)

@@ -65,3 +65,15 @@ def check_output_file(path: str | None, flag: str) -> None:
                          "path")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"{flag} {path}: the folder {folder} is not writable; choose another path")
+
+
+def check_output_folder(path: str | Path | None, flag: str = "--out") -> None:
+    """An output folder is a folder (or does not exist yet, and then its parent can be made)."""
+    if path is None:
+        return
+    p = Path(path).expanduser()
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{flag} {path} is a file, not a folder; choose a folder")
+    existing = next(a for a in (p.resolve(), *p.resolve().parents) if a.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK):
+        raise ValueError(f"{flag} {path}: cannot create a folder under {existing}; choose another place")
