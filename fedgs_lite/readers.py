@@ -179,6 +179,21 @@ def read_idx(path: str) -> np.ndarray:
     return data
 
 
+def read_idx_split(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One split of an IDX dataset: (images (n, rows, cols), labels (n,) in 0..9), or a ValueError
+    naming the files when they do not belong together."""
+    x, y = read_idx(str(images)), read_idx(str(labels))
+    if x.ndim != 3 or y.ndim != 1:
+        raise ValueError(f"{images} and {labels} must hold images (n, rows, cols) and labels (n,), got "
+                         f"shapes {x.shape} and {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{images} holds {len(x)} images but {labels} holds {len(y)} labels; replace the "
+                         "files with a matching pair (see data/README.md)")
+    if y.size and y.max() > 9:
+        raise ValueError(f"{labels} holds label {int(y.max())}; MNIST-style labels are 0..9")
+    return x, y
+
+
 def normalise(x_uint8: np.ndarray, name: str) -> np.ndarray:
     """uint8 images -> float32 in [0, 1], minus the training set's mean, over its std, per channel."""
     mean, std = NORMALISATION[name]
