@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import itertools
 import shutil
 import sys
 import time
@@ -20,15 +19,24 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from fedgs_lite import paper
+from fedgs_lite.checks import canonical_name
 from fedgs_lite.cli_simulate import configure_simulate, simulate_command  # noqa: F401 (COMMANDS names it)
 from fedgs_lite.config import DEVICES, LOCAL_FIELDS, ExperimentConfig
 from fedgs_lite.console import Parser, guarded, invoked_name
-from fedgs_lite.files import lock_folder, remove_orphaned_temps, topmost_missing
+from fedgs_lite.files import lock_folder, new_folder, remove_orphaned_temps, topmost_missing
 from fedgs_lite.preflight import check_configs, check_output_folder
 from fedgs_lite.tables import write_csv
 
 ALIASES = {"num_clients": ("--clients",), "clients_per_round": ("--m",), "graph_features": ("--graph",),
            "fedgs_alpha": ("--alpha",)}
+# Evaluating 10000 test images costs more than a round of local training on a CPU (Fashion-MNIST: 15 of
+# 19 s a round), so on these datasets `run` evaluates about EVALS_PER_RUN times unless --eval-every says.
+LARGE_TEST_SETS, EVALS_PER_RUN = ("mnist", "fashion_mnist", "cifar10"), 10
+HELP_NOTES = {
+    "eval_every": f"; on {', '.join(LARGE_TEST_SETS)}: rounds/{EVALS_PER_RUN}, as a full test set costs more "
+                  "than a round on a CPU",
+    "device": ": the demo's table is then the same on every machine, bit for bit; reproduce defaults to "
+              "auto, as its grid is long"}
 NOT_FLAGS = ("sampler", "name")  # --samplers takes a list; one name would label every run alike
 
 
@@ -53,12 +61,16 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
     for f in own[:at] + [f for f in fields if f.name in LOCAL_FIELDS] + own[at:]:
         parser.add_argument(f"--{f.name.replace('_', '-')}", *ALIASES.get(f.name, ()), dest=f.name,
                             type=parse_value(f.type), default=argparse.SUPPRESS,
-                            help=f"{f.metadata['help']} (default {f.default})")
+                            help=f"{f.metadata['help']} (default {f.default}{HELP_NOTES.get(f.name, '')})")
     parser.add_argument("--out", default=None, help="output folder (default runs/<time>)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: 1 for synthetic, whose tiny ops only lose from "
                              "threading on a shared CPU; torch's default otherwise)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.epilog = ("CPU cost: the synthetic default trains in seconds; the image datasets train a CNN, "
+                     "which takes tens of minutes on 2 CPU cores (Power-of-Choice evaluates each candidate's "
+                     "data each round), so run times the first rounds of each run and prints an estimate "
+                     "first. --device auto uses a GPU when there is one.")
 
 
 def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
@@ -72,25 +84,13 @@ def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
     given = {name: getattr(args, name) for name in fields if hasattr(args, name)}
     if "epochs" in given and "steps" not in given:
         given["steps"] = None  # --epochs alone replaces the default steps
+    if "eval_every" not in given and canonical_name(given.get("dataset", "synthetic")) in LARGE_TEST_SETS:
+        given["eval_every"] = max(1, given.get("rounds", ExperimentConfig().rounds) // EVALS_PER_RUN)
     return [ExperimentConfig(sampler=s, **given) for s in samplers]
 
 
 # The commands that train import the training stack (torch) only when they run, so that `--help` and
 # `simulate` start in a moment.
-
-def new_run_folder(base: Path = Path("runs")) -> Path:
-    """A new folder runs/<time>, with -2, -3... when another run started in the same second (mkdir is
-    atomic, so two processes never get the same one)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in itertools.count(1):
-        path = base / (stamp if i == 1 else f"{stamp}-{i}")
-        try:
-            path.mkdir(parents=True)
-            return path
-        except FileExistsError:
-            continue
-    raise AssertionError("unreachable")
-
 
 def run_command(args: argparse.Namespace) -> int:
     configs = configs_from_args(args)
@@ -104,7 +104,7 @@ def run_command(args: argparse.Namespace) -> int:
     base = Path(args.out) if args.out is not None else Path("runs")
     made = topmost_missing(base)  # the folder this call creates, removed again if nothing trains
     try:
-        out = base if args.out is not None else new_run_folder(base)
+        out = base if args.out is not None else new_folder(base, time.strftime("%Y%m%d-%H%M%S"))
         made = made or (out if args.out is None else None)
         args.chosen_out = out if args.out is None else None  # what an interrupt's hint must add
         with lock_folder(out, "output folder"):
@@ -118,11 +118,14 @@ def run_command(args: argparse.Namespace) -> int:
 
 
 def train_and_report(configs: list[ExperimentConfig], out: Path, progress: bool) -> int:
-    from fedgs_lite.report import compare, comparison_rows, comparison_table, plot_learning_curves
+    from fedgs_lite.estimate import say_estimate
+    from fedgs_lite.report import compare, comparison_rows, comparison_table, plot_learning_curves, run_labels
 
     c = configs[0]
     title = f"{c.dataset}, {c.num_clients} clients, M={c.m}, mode {c.mode}, seed {c.seed}"
     print(f"fedgs_lite run: {title}, {c.rounds} rounds -> {out}")
+    if c.dataset != "synthetic":  # a CNN on a CPU: say how long it will take
+        say_estimate(configs, [out / label for label in run_labels(configs)], progress)
     histories = compare(configs, out, progress=progress)
     table = comparison_table(histories)
     print(table)
@@ -153,7 +156,8 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results", help="output folder (default %(default)s/)")
     parser.add_argument("--data-root", default=None, help="folder holding the datasets")
     parser.add_argument("--device", default="auto", choices=DEVICES,
-                        help="auto = cuda when available (default %(default)s)")
+                        help="auto = cuda when available (default %(default)s: the grid is long; run's "
+                             "default is cpu, for its reproducible demo)")
     parser.add_argument("--tiny", action="store_true",
                         help="pipeline check: 3 rounds, 1 seed, <= 10 clients, 2 local steps")
     parser.add_argument("--dry-run", action="store_true",

@@ -9,6 +9,7 @@ releases the lock when the holder exits, even after a crash or `kill -9`. The lo
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import secrets
@@ -130,3 +131,16 @@ def lock_folder(folder: str | Path, what: str = "folder") -> FolderLock:
 def topmost_missing(path: Path) -> Path | None:
     """The outermost folder on the way to `path` that does not exist yet (what making it creates)."""
     return next((p for p in reversed([path, *path.parents]) if not p.exists()), None)
+
+
+def new_folder(base: Path, name: str) -> Path:
+    """A new folder base/name, or base/name-2, -3... when that exists (two processes starting in the same
+    second with the same name get different folders: mkdir is atomic)."""
+    for i in itertools.count(1):
+        path = Path(base) / (name if i == 1 else f"{name}-{i}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable")
