@@ -155,13 +155,14 @@ class GridReport:
 
 def write_cells(plans: Sequence[PlannedRun], dirs: Sequence[Path]) -> None:
     """Each run directory's cell.json (labels only: rewriting it never touches results). A cell's
-    folder is named by its run_id, so an unreadable config.json there is set aside and the cell
-    recomputed."""
+    folder is named by its run_id, so an unreadable config.json there is set aside and written again
+    from the plan (what is damaged besides is recomputed when the cell is opened)."""
     for p, rd in zip(plans, dirs, strict=True):
         try:
             stored_config(rd)
         except RunFolderError as err:
-            set_aside(rd / CONFIG_FILE, f"cannot be read ({err.reason})", "the cell is computed again")
+            set_aside(rd / CONFIG_FILE, f"cannot be read ({err.reason})", "written again from the plan")
+            atomic_write_text(rd / CONFIG_FILE, p.config.to_json())
         cell = json.dumps(dict(dataset=p.cell.dataset, dataset_label=p.dataset_label, mode=p.cell.mode,
                                spec=p.cell.spec, sampler=p.cell.sampler, seed=p.cell.seed, grid=p.grid,
                                run_id=p.config.run_id), indent=1)

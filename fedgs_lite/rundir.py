@@ -71,8 +71,10 @@ def stored_config(run_dir: Path) -> ExperimentConfig | None:
     try:
         return ExperimentConfig.from_json(path.read_text())
     except (OSError, ValueError, TypeError, AttributeError) as err:
-        raise RunFolderError(f"{path} cannot be read as a run config ({unreadable(err)}), so the run in "
-                             f"{run_dir} cannot be identified; delete that folder or use another") from None
+        error = RunFolderError(f"{path} cannot be read as a run config ({unreadable(err)}), so the run in "
+                               f"{run_dir} cannot be identified; delete that folder or use another")
+        error.reason = unreadable(err)
+        raise error from None
 
 
 def differences(stored: ExperimentConfig, config: ExperimentConfig, limit: int = 3) -> str:

@@ -138,12 +138,15 @@ def test_a_grid_skips_and_recomputes_a_cell_with_damaged_files(tmp_path, capsys)
     assert cli.main([*GRID, "--out", str(out)]) == 0
     first = {rd.name: results(load_history(rd)) for rd in (out / "runs").iterdir()}
     cell_a, cell_b = sorted((out / "runs").iterdir())
-    (cell_a / "config.json").write_text("{garbage")
-    damage(cell_b / "history.json", "truncated")
+    config_a = (cell_a / "config.json").read_text()
+    for cell in (cell_a, cell_b):
+        (cell / "config.json").write_text("{garbage")
+    (cell_b / "history.json").unlink()  # cell b unfinished: it must be opened, and its checkpoint is gone
     capsys.readouterr()
     assert cli.main([*GRID, "--out", str(out)]) == 0
     err = capsys.readouterr().err
-    assert "config.json cannot be read" in err and "the cell is computed again" in err
+    assert err.count("config.json cannot be read") == 2 and "written again from the plan" in err
+    assert (cell_a / "config.json").read_text() == config_a
     assert {rd.name: results(load_history(rd)) for rd in (out / "runs").iterdir()} == first
 
 
