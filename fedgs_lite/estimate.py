@@ -30,13 +30,18 @@ def seconds_left(h: History, c: ExperimentConfig) -> float:
     return c.rounds * sum(rounds) / len(rounds) + evals * per_eval
 
 
+def can_probe(configs: Sequence[ExperimentConfig], run_dirs: Sequence[Path]) -> bool:
+    """No run has started yet (there would be nothing fair to measure) and every run is long enough."""
+    started = any((Path(d) / HISTORY_FILE).exists() for d in run_dirs)
+    return not started and min(c.rounds for c in configs) > PROBE_ROUNDS
+
+
 def probe(configs: Sequence[ExperimentConfig], run_dirs: Sequence[Path], progress: bool) -> float | None:
     """Train the first PROBE_ROUNDS rounds of each run in its folder; the estimated seconds of all the
-    runs, or None when some run has started already (nothing to measure fairly) or is too short."""
+    runs, or None when `can_probe` says no."""
     from fedgs_lite.loop import run_experiment
 
-    started = any((Path(d) / HISTORY_FILE).exists() for d in run_dirs)
-    if started or min(c.rounds for c in configs) <= PROBE_ROUNDS:
+    if not can_probe(configs, run_dirs):
         return None
     total = 0.0
     for c, d in zip(configs, run_dirs, strict=True):
@@ -53,6 +58,9 @@ def duration(seconds: float) -> str:
 
 def say_estimate(configs: Sequence[ExperimentConfig], run_dirs: Sequence[Path], progress: bool) -> None:
     """Print about how long the runs will take, when that is at least SAY_SECONDS."""
+    if can_probe(configs, run_dirs):
+        print(f"timing the first {PROBE_ROUNDS} rounds of each run for an estimate (they count: the runs go "
+              "on from there)", flush=True)
     seconds = probe(configs, run_dirs, progress)
     if seconds is not None and seconds >= SAY_SECONDS:
         print(f"estimated time: about {duration(seconds)} for the {len(configs)} runs on this machine (from "

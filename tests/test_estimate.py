@@ -46,7 +46,8 @@ def test_a_long_run_prints_an_estimate_and_its_results_are_those_of_unmeasured_r
             "--m", "2", "--steps", "2", "--no-progress", "--out", str(tmp_path)]
     assert cli.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[1].startswith("estimated time: about ") and "for the 2 runs on this machine" in out[1]
+    assert out[1].startswith("timing the first 2 rounds of each run for an estimate")
+    assert out[2].startswith("estimated time: about ") and "for the 2 runs on this machine" in out[2]
     for config in cli.configs_from_args(cli.build_parser().parse_args(argv)):
         straight = run_experiment(config, progress=False)
         measured = load_history(tmp_path / config.label)
@@ -54,4 +55,4 @@ def test_a_long_run_prints_an_estimate_and_its_results_are_those_of_unmeasured_r
         assert {k: v for k, v in measured.to_dict().items() if k not in keep} == \
             {k: v for k, v in straight.to_dict().items() if k not in keep}
     assert cli.main(argv) == 0  # finished runs: nothing to measure, no estimate
-    assert "estimated time" not in capsys.readouterr().out
+    assert "estimate" not in capsys.readouterr().out
