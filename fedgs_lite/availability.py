@@ -51,17 +51,15 @@ def _ideal(stats: ClientStats, beta: float | None, rng: np.random.Generator) -> 
 
 
 def _more_data_first(stats: ClientStats, beta: float | None, rng: np.random.Generator) -> _Static:
-    c = stats.sizes.astype(float) ** beta
-    if c.max() <= 0:
+    if beta > 0 and stats.sizes.max() <= 0:
         raise ValueError("MDF needs at least one client with data (all sizes are 0)")
-    return _Static(c / c.max())
+    return _Static(stats.size_power(beta))
 
 
 def _less_data_first(stats: ClientStats, beta: float | None, rng: np.random.Generator) -> _Static:
     if beta > 0 and np.any(stats.sizes <= 0):
         raise ValueError("LDF with beta > 0 needs every client to hold data (|D_i|^-beta is infinite at 0)")
-    c = stats.sizes.astype(float) ** (-beta)
-    return _Static(c / c.max())
+    return _Static(stats.size_power(-beta))
 
 
 def _y_max_first(stats: ClientStats, beta: float | None, rng: np.random.Generator) -> _Static:
@@ -157,7 +155,7 @@ MODES: dict[str, Mode] = {
     "YFF": Mode(_fewer_y_first, "FewerYFirst", 0.1, 0.2, _UNIT,
                 "Fewer-Y First (authors' rule): p_i = beta * (number of labels of i)/L + 1 - beta, so "
                 "clients holding more distinct labels are available more often, despite the name."),
-    "HOMO": Mode(_homogeneous, "Homogeneous", 0.8, 0.2, _UNIT,
+    "HOMO": Mode(_homogeneous, "Homogeneous", 0.8, 0.2, _UNIT_OPEN,  # beta = 1: nobody is ever available
                  "Homogeneous: every client has the same p = 1 - beta (the authors' default 0.8 gives 0.2); "
                  "unbiased but sparse."),
     "LN": Mode(_lognormal, "LogNormal", 0.1, 0.1, _UNIT_OPEN,
@@ -268,7 +266,8 @@ def parse_mode(spec: str) -> tuple[str, float | None]:
         raise ValueError(f"malformed availability mode {spec!r}: {rest!r} after '-' is not a number; "
                          f"write 'KEY-beta' with one number, e.g. '{key}-0.1'")
     beta = float(rest)
-    problem = info["beta_check"](beta) if info.get("beta_check") is not None else None
+    problem = "a finite number" if not math.isfinite(beta) else (
+        info["beta_check"](beta) if info.get("beta_check") is not None else None)
     if problem is not None:
         raise ValueError(f"beta {beta:g} out of range for {key} in {spec!r}: {key} needs {problem}")
     return key, beta
@@ -295,5 +294,5 @@ def make_availability(spec: str, stats: ClientStats, rng: np.random.Generator) -
         raise ValueError(f"mode {key}: factory must return probs(t) or an (N,) array, "
                          f"got {type(schedule).__name__}")
     avail = Availability(canonical_spec(key, beta), key, beta, stats.num_clients, schedule)
-    avail.probs(0)  # fail early on a bad shape or range
+    avail.check_reachable()  # fail early on a bad shape or range, or a round nobody can be in
     return avail

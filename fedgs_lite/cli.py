@@ -3,29 +3,40 @@
 `run` trains samplers side by side; its flags are generated from ExperimentConfig's fields (defaults
 and help come from there: `--num-clients`, `--lr`, ...), with short aliases (`--clients`, `--m`,
 `--graph`, `--alpha`). `simulate` runs samplers without training; `reproduce` runs the paper's grid.
-A bad argument prints one line and exits with status 2; Ctrl-C exits with 130, results so far kept.
+Each command checks what it can before it writes anything (preflight.py) and holds a lock on its
+output folder while it writes there. A mistake prints one line and exits with status 2; Ctrl-C (130)
+and SIGTERM (143) keep the results so far and say what continues them (console.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import shutil
 import sys
 import time
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from fedgs_lite import grid_flags, paper
+from fedgs_lite.checks import canonical_name
+from fedgs_lite.cli_simulate import configure_simulate, simulate_command  # noqa: F401 (COMMANDS names it)
 from fedgs_lite.config import DEVICES, LOCAL_FIELDS, ExperimentConfig
-from fedgs_lite.graph import label_3dg
-from fedgs_lite.masks import ClientStats
-from fedgs_lite.partitions import federate
-from fedgs_lite.plots import new_figure, plot_counts, plot_variance
-from fedgs_lite.samplers import REGISTRY
-from fedgs_lite.simulate import compare_samplers
-from fedgs_lite.tables import format_table, write_csv
+from fedgs_lite.console import Parser, guarded, invoked_name
+from fedgs_lite.files import lock_folder, new_folder, remove_orphaned_temps, topmost_missing
+from fedgs_lite.preflight import check_configs, check_output_folder
+from fedgs_lite.tables import write_csv
 
 ALIASES = {"num_clients": ("--clients",), "clients_per_round": ("--m",), "graph_features": ("--graph",),
            "fedgs_alpha": ("--alpha",)}
+# Evaluating 10000 test images costs more than a round of local training on a CPU (Fashion-MNIST: 15 of
+# 19 s a round), so on these datasets `run` evaluates about EVALS_PER_RUN times unless --eval-every says.
+LARGE_TEST_SETS, EVALS_PER_RUN = ("mnist", "fashion_mnist", "cifar10"), 10
+HELP_NOTES = {
+    "eval_every": f"; on {', '.join(LARGE_TEST_SETS)}: rounds/{EVALS_PER_RUN}, as a full test set costs more "
+                  "than a round on a CPU",
+    "device": ": the demo's table is then the same on every machine, bit for bit; reproduce defaults to "
+              "auto, as its grid is long"}
 NOT_FLAGS = ("sampler", "name")  # --samplers takes a list; one name would label every run alike
 
 
@@ -50,12 +61,16 @@ def configure_run(parser: argparse.ArgumentParser) -> None:
     for f in own[:at] + [f for f in fields if f.name in LOCAL_FIELDS] + own[at:]:
         parser.add_argument(f"--{f.name.replace('_', '-')}", *ALIASES.get(f.name, ()), dest=f.name,
                             type=parse_value(f.type), default=argparse.SUPPRESS,
-                            help=f"{f.metadata['help']} (default {f.default})")
+                            help=f"{f.metadata['help']} (default {f.default}{HELP_NOTES.get(f.name, '')})")
     parser.add_argument("--out", default=None, help="output folder (default runs/<time>)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch CPU threads (default: 1 for synthetic, whose tiny ops only lose from "
                              "threading on a shared CPU; torch's default otherwise)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.epilog = ("CPU cost: the synthetic default trains in seconds; the image datasets train a CNN, "
+                     "which takes tens of minutes on 2 CPU cores (Power-of-Choice evaluates each candidate's "
+                     "data each round), so run times the first rounds of each run and prints an estimate "
+                     "first. --device auto uses a GPU when there is one.")
 
 
 def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
@@ -69,6 +84,8 @@ def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
     given = {name: getattr(args, name) for name in fields if hasattr(args, name)}
     if "epochs" in given and "steps" not in given:
         given["steps"] = None  # --epochs alone replaces the default steps
+    if "eval_every" not in given and canonical_name(given.get("dataset", "synthetic")) in LARGE_TEST_SETS:
+        given["eval_every"] = max(1, given.get("rounds", ExperimentConfig().rounds) // EVALS_PER_RUN)
     return [ExperimentConfig(sampler=s, **given) for s in samplers]
 
 
@@ -76,20 +93,40 @@ def configs_from_args(args: argparse.Namespace) -> list[ExperimentConfig]:
 # `simulate` start in a moment.
 
 def run_command(args: argparse.Namespace) -> int:
-    from fedgs_lite.report import compare, comparison_rows, comparison_table, plot_learning_curves
-
     configs = configs_from_args(args)
+    check_configs(configs)
+    check_output_folder(args.out)
     threads = args.threads if args.threads is not None else (1 if configs[0].dataset == "synthetic" else 0)
     if threads > 0:
         import torch
 
         torch.set_num_threads(threads)  # this command owns the process
-    out = Path(args.out) if args.out else Path("runs") / time.strftime("%Y%m%d-%H%M%S")
-    out.mkdir(parents=True, exist_ok=True)
+    base = Path(args.out) if args.out is not None else Path("runs")
+    made = topmost_missing(base)  # the folder this call creates, removed again if nothing trains
+    try:
+        out = base if args.out is not None else new_folder(base, time.strftime("%Y%m%d-%H%M%S"))
+        made = made or (out if args.out is None else None)
+        args.chosen_out = out if args.out is None else None  # what an interrupt's hint must add
+        with lock_folder(out, "output folder"):
+            remove_orphaned_temps(out)
+            return train_and_report(configs, out, not args.no_progress)
+    except BaseException:
+        if made is not None and not any(made.rglob("history.json")):  # nothing trained: leave nothing
+            shutil.rmtree(made, ignore_errors=True)
+            args.chosen_out = None
+        raise
+
+
+def train_and_report(configs: list[ExperimentConfig], out: Path, progress: bool) -> int:
+    from fedgs_lite.estimate import say_estimate
+    from fedgs_lite.report import compare, comparison_rows, comparison_table, plot_learning_curves, run_labels
+
     c = configs[0]
     title = f"{c.dataset}, {c.num_clients} clients, M={c.m}, mode {c.mode}, seed {c.seed}"
     print(f"fedgs_lite run: {title}, {c.rounds} rounds -> {out}")
-    histories = compare(configs, out, progress=not args.no_progress)
+    if c.dataset != "synthetic":  # a CNN on a CPU: say how long it will take
+        say_estimate(configs, [out / label for label in run_labels(configs)], progress)
+    histories = compare(configs, out, progress=progress)
     table = comparison_table(histories)
     print(table)
     (out / "summary.txt").write_text(f"{title}\n\n{table}\n")
@@ -98,49 +135,9 @@ def run_command(args: argparse.Namespace) -> int:
     for label, h in histories.items():
         if h.stopped_reason:
             print(f"{label}: {h.stopped_reason}")
+    if any(h.stopped_reason for h in histories.values()):
+        print(f"to try again with a smaller --lr, use another --out ({out} keeps the diverged runs)")
     print(f"table: {out / 'summary.txt'}\nfigure: {out / 'learning_curves.png'}")
-    return 0
-
-
-def configure_simulate(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset", default="synthetic", help="dataset name (default synthetic)")
-    parser.add_argument("--clients", type=int, default=100, help="number of clients N (default 100)")
-    parser.add_argument("--partition", default="auto",
-                        help="partition scheme (default auto: natural for synthetic, label_skew otherwise)")
-    parser.add_argument("--mode", default="LN-0.5", help="availability mode, e.g. IDL, LN-0.5, MDF-1e-4")
-    parser.add_argument("--samplers", default="uniform,md,poc,fedgs", help="comma-separated samplers")
-    parser.add_argument("--rounds", type=int, default=500, help="rounds to simulate (default 500)")
-    parser.add_argument("--m", type=int, default=10, help="clients per round M (default 10)")
-    parser.add_argument("--alpha", type=float, default=0.1, help="FedGS alpha (default 0.1)")
-    parser.add_argument("--solver", default="fast", help="FedGS per-round solver: fast, exact, brute")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-root", default=None, help="folder holding the datasets (offline)")
-    parser.add_argument("--plot", default=None, metavar="PATH", help="save a comparison figure here")
-
-
-def simulate_command(args: argparse.Namespace) -> int:
-    names = [s.strip() for s in str(args.samplers).split(",") if s.strip()]
-    if not names or (unknown := [s for s in names if s not in REGISTRY]):
-        raise ValueError(f"unknown sampler(s) {unknown or names}; choose from {', '.join(REGISTRY.names())}")
-    fed = federate(args.dataset, args.clients, args.partition, seed=args.seed, root=args.data_root,
-                   download=False)
-    results = compare_samplers(names, args.mode, ClientStats.from_federated(fed), label_3dg(fed).distances,
-                               args.rounds, args.m, args.seed, alpha=args.alpha, solver=args.solver)
-    print(f"{args.dataset}, {fed.num_clients} clients, mode {args.mode}, M={args.m}, "
-          f"{args.rounds} rounds, seed {args.seed}")
-    summaries = [r.summary() for r in results.values()]
-    rows = [[s["sampler"], f"{s['count_variance']:.2f}", f"{s['jain']:.3f}", f"{s['label_coverage']:.3f}",
-             f"{s['pairwise_distance']:.3f}", f"{s['seconds']:.2f}"] for s in summaries]
-    print(format_table(["sampler", "count var", "Jain", "label cov", "pairwise D", "seconds"], rows))
-    if args.plot:
-        fig = new_figure(10, 3.2 * (1 + len(results)))
-        axes = fig.subplots(1 + len(results), 1)
-        plot_variance({k: r.variance for k, r in results.items()}, ax=axes[0])
-        for ax, (k, r) in zip(axes[1:], results.items(), strict=True):
-            plot_counts(r.counts, r.availability_frequency, ax=ax,
-                        title=f"{k}: count variance {r.final_variance:.2f}, Jain {r.jain:.3f}")
-        fig.savefig(args.plot, dpi=120)
-        print(f"figure saved to {args.plot}")
     return 0
 
 
@@ -159,7 +156,8 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="results", help="output folder (default %(default)s/)")
     parser.add_argument("--data-root", default=None, help="folder holding the datasets")
     parser.add_argument("--device", default="auto", choices=DEVICES,
-                        help="auto = cuda when available (default %(default)s)")
+                        help="auto = cuda when available (default %(default)s: the grid is long; run's "
+                             "default is cpu, for its reproducible demo)")
     parser.add_argument("--tiny", action="store_true",
                         help="pipeline check: 3 rounds, 1 seed, <= 10 clients, 2 local steps")
     parser.add_argument("--dry-run", action="store_true",
@@ -218,10 +216,20 @@ def dry_run(plans, args: argparse.Namespace) -> int:
 
 
 def run_reproduce(plans, args: argparse.Namespace) -> int:
-    from fedgs_lite.grid import GRID_LOG, device_name, grid_calls, log_grid_call
-    from fedgs_lite.summary import compare_rankings, format_summary, load_runs, summarise, write_summary
+    from fedgs_lite.grid import device_name
 
     out, dev = Path(args.out), device_name(args.device)
+    check_configs([p.config for p in plans])
+    check_output_folder(args.out)
+    with lock_folder(out, "grid folder"):
+        remove_orphaned_temps(out)
+        return train_grid(plans, args, out, dev)
+
+
+def train_grid(plans, args: argparse.Namespace, out: Path, dev: str) -> int:
+    from fedgs_lite.grid import GRID_LOG, grid_calls, log_grid_call
+    from fedgs_lite.summary import compare_rankings, format_summary, load_runs, summarise, write_summary
+
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     try:
@@ -262,11 +270,19 @@ COMMANDS = {
 }
 
 
+def package_version() -> str:
+    try:
+        return version("fedgs_lite")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m fedgs_lite",
-        description="fedgs_lite: client sampling under intermittent availability (FedGS, AAAI 2023). "
-                    "`python -m fedgs_lite COMMAND --help` shows a command's options.")
+    prog = invoked_name()
+    parser = Parser(
+        prog=prog, description="fedgs_lite: client sampling under intermittent availability (FedGS, AAAI "
+                               f"2023). `{prog} COMMAND --help` shows a command's options.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (configure, _, help_text) in COMMANDS.items():
         configure(sub.add_parser(name, help=help_text, description=help_text))
@@ -274,18 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    try:
-        return int(globals()[COMMANDS[args.command][1]](args) or 0)
-    except ValueError as err:  # a bad argument or setting: one line, no traceback
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        # the loop has already saved what it had; finished runs are reused on the next call
-        print("\ninterrupted: results so far are saved; run the same command again to continue",
-              file=sys.stderr)
-        return 130
+    return guarded(globals()[COMMANDS[args.command][1]], args, argv)

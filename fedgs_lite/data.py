@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fedgs_lite.checks import canonical_name
+from fedgs_lite.checks import canonical_name, is_int
 from fedgs_lite.readers import (
     CIFAR_FULL_DIR,
     CIFAR_FULL_FILES,
@@ -29,7 +29,7 @@ from fedgs_lite.readers import (
     read_cifar_full,
     read_cifar_subset,
     read_digits,
-    read_idx,
+    read_idx_split,
     sklearn_digits_path,
     torchvision_download,
 )
@@ -95,25 +95,9 @@ def make_synthetic(num_clients: int = 30, alpha: float = 0.5, beta: float = 0.5,
     (pooled into x_test), as the authors' generator does. Each client's own model (W_k as a dim x C
     matrix with b_k as one more row, the authors' layout) is in `local_optima`.
     """
-    if num_clients < 1:
-        raise ValueError(f"num_clients must be >= 1, got {num_clients}")
-    if alpha < 0 or beta < 0:
-        raise ValueError(f"alpha and beta must be >= 0, got alpha={alpha}, beta={beta}")
-    if split not in SYNTHETIC_SPLITS:
-        raise ValueError(f"split must be one of {', '.join(SYNTHETIC_SPLITS)}, got {split!r}")
-    if split == "authors" and test_fraction is not None:
-        raise ValueError("split='authors' fixes the test share at 10% per client; leave test_fraction unset")
+    check_synthetic_args(num_clients, alpha, beta, dim, num_classes, test_fraction, size_mu, size_sigma,
+                         min_samples, max_samples, split)
     test_fraction = 0.2 if test_fraction is None else test_fraction
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    if min_samples < 2 or (max_samples is not None and max_samples < min_samples):
-        raise ValueError(f"need 2 <= min_samples <= max_samples, got {min_samples}, {max_samples}")
-    if split == "authors" and min_samples < 10:
-        raise ValueError(f"split='authors' needs min_samples >= 10 (a train, validation and test sample "
-                         f"per client), got {min_samples}")
-    if dim < 1 or num_classes < 2:
-        raise ValueError(f"need dim >= 1 and num_classes >= 2, got dim={dim}, num_classes={num_classes}")
-
     sizes = rng.lognormal(size_mu, size_sigma, num_clients).astype(np.int64) + min_samples
     if max_samples is not None:
         sizes = np.minimum(sizes, max_samples)
@@ -138,9 +122,9 @@ def make_synthetic(num_clients: int = 30, alpha: float = 0.5, beta: float = 0.5,
             perm = rng.permutation(sizes[k])
             test, train = perm[:n_test], perm[n_test:]
             n_train = len(train)
-        x_tr.append(x[train])
+        x_tr.append(x[train].astype(np.float32))  # float32 per client: the float64 set is never whole
         y_tr.append(y[train])
-        x_te.append(x[test])
+        x_te.append(x[test].astype(np.float32))
         y_te.append(y[test])
         natural.append(np.arange(offset, offset + n_train, dtype=np.int64))
         valid.append(np.arange(offset + n_train, offset + len(train), dtype=np.int64))
@@ -149,9 +133,9 @@ def make_synthetic(num_clients: int = 30, alpha: float = 0.5, beta: float = 0.5,
     split_note = ", the authors' 75/15/10 split" if split == "authors" else ""
     return Dataset(
         name="synthetic",
-        x_train=np.concatenate(x_tr).astype(np.float32),
+        x_train=np.concatenate(x_tr),
         y_train=np.concatenate(y_tr).astype(np.int64),
-        x_test=np.concatenate(x_te).astype(np.float32),
+        x_test=np.concatenate(x_te),
         y_test=np.concatenate(y_te).astype(np.int64),
         num_classes=num_classes,
         natural_clients=tuple(natural),
@@ -159,6 +143,39 @@ def make_synthetic(num_clients: int = 30, alpha: float = 0.5, beta: float = 0.5,
         natural_valid=tuple(valid) if split == "authors" else None,
         local_optima=np.stack(optima),
     )
+
+
+def check_synthetic_args(num_clients, alpha, beta, dim, num_classes, test_fraction, size_mu, size_sigma,
+                         min_samples, max_samples, split) -> None:
+    """make_synthetic's arguments, each a ValueError naming it: NaN or inf would make every label 0."""
+    numbers = dict(alpha=alpha, beta=beta, size_mu=size_mu, size_sigma=size_sigma)
+    if test_fraction is not None:
+        numbers["test_fraction"] = test_fraction
+    bad = [f"{k}={v!r}" for k, v in numbers.items() if not (isinstance(v, int | float | np.number)
+                                                            and np.isfinite(v))]
+    if bad:
+        raise ValueError(f"synthetic data needs finite numbers, got {', '.join(bad)} (NaN or inf would make "
+                         "every label the same)")
+    if not (is_int(num_clients) and num_clients >= 1):
+        raise ValueError(f"num_clients must be an int >= 1, got {num_clients!r}")
+    if alpha < 0 or beta < 0 or size_sigma < 0:
+        raise ValueError(f"alpha, beta and size_sigma must be >= 0, got alpha={alpha}, beta={beta}, "
+                         f"size_sigma={size_sigma}")
+    if size_mu > 20:  # lognormal(20, .) sizes are around 5e8 samples per client
+        raise ValueError(f"size_mu={size_mu} gives clients of about e^{size_mu:g} samples; use at most 20")
+    if split not in SYNTHETIC_SPLITS:
+        raise ValueError(f"split must be one of {', '.join(SYNTHETIC_SPLITS)}, got {split!r}")
+    if split == "authors" and test_fraction is not None:
+        raise ValueError("split='authors' fixes the test share at 10% per client; leave test_fraction unset")
+    if test_fraction is not None and not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    if min_samples < 2 or (max_samples is not None and max_samples < min_samples):
+        raise ValueError(f"need 2 <= min_samples <= max_samples, got {min_samples}, {max_samples}")
+    if split == "authors" and min_samples < 10:
+        raise ValueError(f"split='authors' needs min_samples >= 10 (a train, validation and test sample "
+                         f"per client), got {min_samples}")
+    if dim < 1 or num_classes < 2:
+        raise ValueError(f"need dim >= 1 and num_classes >= 2, got dim={dim}, num_classes={num_classes}")
 
 
 # --------------------------------------------------------------------------- real datasets
@@ -173,8 +190,8 @@ def _load_idx_dataset(name: str, root: str | Path | None, download: bool) -> Dat
     if paths is None:
         expected = [f"{sub}/{stem}.gz" for sub in IDX_DIRS[name] for stem in IDX_FILES]
         raise missing_error(name, expected, root, why)
-    imgs = [read_idx(str(p)) for p in paths]
-    x_tr, y_tr, x_te, y_te = imgs
+    x_tr, y_tr = read_idx_split(paths[0], paths[1])
+    x_te, y_te = read_idx_split(paths[2], paths[3])
     return Dataset(
         name=name,
         x_train=normalise(x_tr[:, None], name),

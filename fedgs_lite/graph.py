@@ -25,6 +25,12 @@ Documented edge cases:
   "authors"), the raw cosine clipped to [0, 1] is used instead (identical clients stay 1, orthogonal
   ones 0).
 - A graph without any edge gives D = 1 everywhere off the diagonal; N = 1 gives D = [[0]].
+- Features of any scale give the same graph (rows whose norm would overflow or underflow are rescaled
+  first). A 3DG that cannot tell clients apart warns: no edge at all (D = 1 everywhere), or every
+  edge length exp(-s^2/sigma) underflowed to 0 (sigma below about 1/745, D = 0 everywhere); FedGS's
+  diversity term is then the same for every selection.
+- Shortest paths are in paths.py (with a progress bar on request). Memory: about three N x N float64
+  matrices at the peak (5000 clients: 0.6 GB), see `memory_bytes`.
 - Defaults EPSILON = 0.01, SIGMA = 0.1 are what the authors' code actually ran: their servers set
   attributes epsilon = 0.1 and sigma = 0.01 (the values usually quoted, and the ones in the project's
   reference notes), but call `create_adj_from_graph(self.graph)` without them, so that method's own
@@ -33,6 +39,7 @@ Documented edge cases:
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -40,10 +47,12 @@ import networkx as nx
 import numpy as np
 
 from fedgs_lite.partitions import label_distributions
+from fedgs_lite.paths import floyd_warshall_python, shortest_paths  # noqa: F401 (public here too)
 
 EPSILON = 0.01  # edge when similarity > EPSILON (the authors' effective value, see above)
 SIGMA = 0.1     # edge length exp(-s^2 / SIGMA)
 NORMALISATIONS = ("authors", "offdiagonal")  # min-max range of the similarities, see above
+PEAK_MATRICES = 3  # N x N float64 matrices alive at once while a 3DG is built
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,6 +127,34 @@ def _check_features(features) -> np.ndarray:
     return f
 
 
+def row_norms(f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(features, their row norms) with rows whose norm overflows or underflows scaled by their largest
+    entry first (cosines do not change with a row's scale); other rows are left bit for bit."""
+    with np.errstate(over="ignore", under="ignore"):
+        norms = np.linalg.norm(f, axis=1)
+    peak = np.abs(f).max(axis=1)
+    bad = (peak > 0) & ~((norms > 1e-150) & (norms < 1e150))
+    if bad.any():
+        f = f.copy()
+        f[bad] /= peak[bad, None]
+        norms[bad] = np.linalg.norm(f[bad], axis=1)
+    return f, norms
+
+
+def off_diagonal_range(raw: np.ndarray, nonzero: np.ndarray) -> tuple[float, float]:
+    """Min and max of raw[i, j] over i != j, both rows nonzero (no N x N copy in the usual case)."""
+    if not nonzero.all():
+        idx = np.flatnonzero(nonzero)
+        raw = raw[np.ix_(idx, idx)]
+    diagonal = raw.diagonal().copy()
+    np.fill_diagonal(raw, np.inf)
+    lo = raw.min()
+    np.fill_diagonal(raw, -np.inf)
+    hi = raw.max()
+    np.fill_diagonal(raw, diagonal)
+    return float(lo), float(hi)
+
+
 def cosine_similarity(features: np.ndarray, normalise: str = "authors") -> np.ndarray:
     """Pairwise cosine similarity, min-max normalised to [0, 1].
 
@@ -127,23 +164,22 @@ def cosine_similarity(features: np.ndarray, normalise: str = "authors") -> np.nd
     """
     if normalise not in NORMALISATIONS:
         raise ValueError(f"normalise must be one of {', '.join(NORMALISATIONS)}, got {normalise!r}")
-    f = _check_features(features)
-    n = f.shape[0]
-    norms = np.linalg.norm(f, axis=1)
+    f, norms = row_norms(_check_features(features))
     nonzero = norms > 0
     unit = np.divide(f, norms[:, None], out=np.zeros_like(f), where=nonzero[:, None])
-    raw = np.clip(unit @ unit.T, -1.0, 1.0)
-    valid = np.outer(nonzero, nonzero)
-    np.fill_diagonal(valid, False)
-    sim = np.zeros((n, n))
-    if valid.any():
-        lo, hi = raw[valid].min(), raw[valid].max()
+    sim = unit @ unit.T  # worked on in place: one N x N matrix
+    np.clip(sim, -1.0, 1.0, out=sim)
+    if nonzero.sum() >= 2:
+        lo, hi = off_diagonal_range(sim, nonzero)
         if normalise == "authors":  # their diagonal holds 0 when they take the min and max
             lo, hi = min(lo, 0.0), max(hi, 0.0)
         if hi > lo:
-            sim[valid] = (raw[valid] - lo) / (hi - lo)
+            sim -= lo
+            sim /= hi - lo
         else:
-            sim[valid] = np.clip(raw[valid], 0.0, 1.0)
+            np.clip(sim, 0.0, 1.0, out=sim)
+    sim[~nonzero] = 0.0
+    sim[:, ~nonzero] = 0.0
     np.fill_diagonal(sim, 1.0)
     return sim
 
@@ -151,61 +187,70 @@ def cosine_similarity(features: np.ndarray, normalise: str = "authors") -> np.nd
 def edge_lengths(similarity: np.ndarray, epsilon: float = EPSILON, sigma: float = SIGMA) -> np.ndarray:
     """(N, N) edge lengths exp(-s^2/sigma) where s > epsilon, inf where there is no edge, 0 diagonal."""
     s = np.asarray(similarity, dtype=float)
-    lengths = np.where(s > epsilon, np.exp(-(s**2) / sigma), np.inf)
+    lengths = np.square(s)  # exp(-(s**2) / sigma), step by step in place
+    np.negative(lengths, out=lengths)
+    lengths /= sigma
+    np.exp(lengths, out=lengths)
+    lengths[~(s > epsilon)] = np.inf
     np.fill_diagonal(lengths, 0.0)
     return lengths
 
 
-def normalise_distances(raw: np.ndarray) -> np.ndarray:
+def normalise_distances(raw: np.ndarray, copy: bool = True) -> np.ndarray:
     """Divide by the largest finite entry; unreachable pairs get 1 (the authors' rule).
 
     When no pair is reachable (or every finite distance is 0) the finite entries are left as they are.
+    copy=False works in place on `raw` (a float64 array).
     """
-    d = np.array(raw, dtype=float)
+    d = np.array(raw, dtype=float) if copy else raw
     finite = np.isfinite(d)
-    top = d[finite].max() if finite.any() else 0.0
+    top = float(np.max(d, where=finite, initial=0.0))  # distances are >= 0
     if top > 0:
-        d[finite] /= top
+        np.divide(d, top, out=d, where=finite)
     d[~finite] = 1.0
     np.fill_diagonal(d, 0.0)
     return d
 
 
-def shortest_paths(lengths: np.ndarray) -> np.ndarray:
-    """All-pairs shortest path lengths (inf where unreachable) with scipy's compiled routines."""
-    from scipy.sparse.csgraph import csgraph_from_dense, shortest_path
-
-    lengths = np.asarray(lengths, dtype=float)
-    # inf marks a missing edge, so edges whose length underflowed to 0 are kept as real edges.
-    g = csgraph_from_dense(lengths, null_value=np.inf)
-    return shortest_path(g, method="auto", directed=False)
-
-
-def floyd_warshall_python(lengths) -> np.ndarray:
-    """The authors' pure-Python Floyd-Warshall triple loop (raw distances). For tests and benchmarks."""
-    dis = np.array(lengths, dtype=float)
-    n = len(dis)
-    for k in range(n):
-        for i in range(n):
-            for j in range(n):
-                if dis[i][k] + dis[k][j] < dis[i][j]:
-                    dis[i][j] = dis[i][k] + dis[k][j]
-    return dis
-
-
 def build_3dg(features: np.ndarray, epsilon: float = EPSILON, sigma: float = SIGMA,
-              normalise: str = "authors") -> Graph3DG:
+              normalise: str = "authors", progress: bool = False) -> Graph3DG:
     """Build the 3DG and the normalised distance matrix D from any (N, P) client feature matrix.
 
-    `normalise` picks the similarities' min-max range (see `cosine_similarity`)."""
+    `normalise` picks the similarities' min-max range (see `cosine_similarity`); `progress` shows a bar
+    over the shortest paths (O(N^3): minutes at 5000 clients). Warns when the 3DG collapsed."""
     if not np.isfinite(epsilon):
         raise ValueError(f"epsilon must be a finite number, got {epsilon}")
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"sigma must be a finite number > 0, got {sigma}")
     sim = cosine_similarity(features, normalise)
     lengths = edge_lengths(sim, epsilon, sigma)
-    distances = normalise_distances(shortest_paths(lengths))
+    if (why := collapsed(lengths, epsilon, sigma)) is not None:
+        warnings.warn(why, RuntimeWarning, stacklevel=2)
+    distances = normalise_distances(shortest_paths(lengths, progress), copy=False)
     return Graph3DG(distances=distances, similarity=sim, epsilon=float(epsilon), sigma=float(sigma))
+
+
+def collapsed(lengths: np.ndarray, epsilon: float, sigma: float) -> str | None:
+    """Why a 3DG on 3 or more clients (its edge lengths) can hardly tell clients apart, or None: it has no
+    edge, or most edge lengths exp(-s^2/sigma) underflowed to 0."""
+    n = len(lengths)
+    if n < 3:
+        return None
+    edges = int(np.isfinite(lengths).sum()) - n  # both directions, the zero diagonal left out
+    if edges == 0:
+        return (f"the 3DG has no edge: no two of the {n} clients have similarity above epsilon={epsilon:g}, "
+                "so every distance is 1 and FedGS's diversity term is the same for every selection")
+    zero = int((lengths == 0).sum()) - n
+    if 2 * zero < edges:
+        return None
+    return (f"{zero // 2} of the 3DG's {edges // 2} edges have length exp(-s^2/sigma) = 0: sigma={sigma:g} "
+            "is so small that it underflows (it must be above about 1/745 = 0.0013 for the closest clients), "
+            "so the distances hardly tell clients apart and FedGS's diversity term loses its meaning")
+
+
+def memory_bytes(num_clients: int) -> int:
+    """About how much memory building a 3DG of `num_clients` clients takes at its peak."""
+    return PEAK_MATRICES * 8 * int(num_clients) ** 2
 
 
 def _edge_set(graph) -> set[tuple[int, int]]:
@@ -231,6 +276,7 @@ def edge_scores(graph: nx.Graph, oracle: nx.Graph) -> dict[str, float]:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
-def label_3dg(fed_or_histograms, epsilon: float = EPSILON, sigma: float = SIGMA) -> Graph3DG:
+def label_3dg(fed_or_histograms, epsilon: float = EPSILON, sigma: float = SIGMA, *,
+              progress: bool = False) -> Graph3DG:
     """The oracle 3DG: built from the clients' label distributions."""
-    return build_3dg(label_features(fed_or_histograms), epsilon, sigma)
+    return build_3dg(label_features(fed_or_histograms), epsilon, sigma, progress=progress)

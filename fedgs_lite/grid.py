@@ -28,7 +28,7 @@ from fedgs_lite.config import ExperimentConfig
 from fedgs_lite.files import atomic_write_text
 from fedgs_lite.loop import group_cohorts, run_cohort, run_experiment
 from fedgs_lite.readers import cifar_variant
-from fedgs_lite.rundir import is_done
+from fedgs_lite.rundir import CONFIG_FILE, RunFolderError, is_done, set_aside, stored_config
 
 GRID_DATASETS = ("synthetic", "fashion_mnist", "cifar10")
 RUNS_DIR = "runs"
@@ -154,8 +154,15 @@ class GridReport:
 
 
 def write_cells(plans: Sequence[PlannedRun], dirs: Sequence[Path]) -> None:
-    """Each run directory's cell.json (labels only: rewriting it never touches results)."""
+    """Each run directory's cell.json (labels only: rewriting it never touches results). A cell's
+    folder is named by its run_id, so an unreadable config.json there is set aside and written again
+    from the plan (what is damaged besides is recomputed when the cell is opened)."""
     for p, rd in zip(plans, dirs, strict=True):
+        try:
+            stored_config(rd)
+        except RunFolderError as err:
+            set_aside(rd / CONFIG_FILE, f"cannot be read ({err.reason})", "written again from the plan")
+            atomic_write_text(rd / CONFIG_FILE, p.config.to_json())
         cell = json.dumps(dict(dataset=p.cell.dataset, dataset_label=p.dataset_label, mode=p.cell.mode,
                                spec=p.cell.spec, sampler=p.cell.sampler, seed=p.cell.seed, grid=p.grid,
                                run_id=p.config.run_id), indent=1)
@@ -248,14 +255,23 @@ def log_grid_call(out: str | Path, **entry: Any) -> None:
     so a grid spread over several calls (a GPU lent 10 minutes at a time) reports its whole time."""
     path = Path(out) / GRID_LOG
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
-        f.write(json.dumps(entry) + "\n")
+    with open(path, "ab+") as f:  # appends go to the end wherever we read
+        torn = f.seek(0, os.SEEK_END) > 0 and f.seek(-1, os.SEEK_END) >= 0 and f.read(1) != b"\n"
+        f.write((("\n" if torn else "") + json.dumps(entry) + "\n").encode())  # a killed call's torn line
 
 
 def grid_calls(out: str | Path) -> list[dict[str, Any]]:
-    """The logged calls that trained something (ran > 0, or interrupted while training)."""
+    """The logged calls that trained something (ran > 0, or interrupted while training). A line torn by
+    a killed call is skipped (its time is lost, the others count)."""
     path = Path(out) / GRID_LOG
     if not path.exists():
         return []
-    calls = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    calls = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            call = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(call, dict) and isinstance(call.get("wall_time"), int | float):
+            calls.append(call)
     return [c for c in calls if c.get("ran", 0) > 0 or c.get("interrupted")]

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from fedgs_lite.config import ExperimentConfig
 from fedgs_lite.history import History
 from fedgs_lite.models import Params
-from fedgs_lite.runs import Run, close, diverged, interrupted, open_runs, pause, save_if_due
+from fedgs_lite.runs import Run, close, diverged, interrupted, open_runs, pause, release, save_if_due
 from fedgs_lite.server import aggregate, aggregation_weights, evaluate
 from fedgs_lite.training import DivergenceError, check_finite, local_train_many
 
@@ -55,13 +55,15 @@ def train(configs: Sequence[ExperimentConfig], run_dirs: Sequence[str | Path | N
             if deadline is not None and time.monotonic() >= deadline:
                 for run in runs:
                     pause(run)
+        return [close(r) if isinstance(r, Run) else r for r in opened]
     except KeyboardInterrupt:
         for run in runs:
             interrupted(run)
         raise
     finally:
         bar.close()
-    return [close(r) if isinstance(r, Run) else r for r in opened]
+        for run in runs:
+            release(run)  # the run folders' locks, also when a run failed
 
 
 def run_experiment(config: ExperimentConfig, run_dir: str | Path | None = None, *, progress: bool = True,

@@ -56,6 +56,17 @@ class ClientStats:
         """Bool (N, C): client i holds class c (nonzero count)."""
         return self.label_histograms > 0
 
+    def size_power(self, power: float) -> np.ndarray:
+        """|D_i|^power / max_j |D_j|^power (MDF, LDF): computed so, or, where that overflows to NaN
+        (MDF-200: 1000^200 is inf), as the same number (|D_i| / |D_extreme|)^power, which cannot."""
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            c = self.sizes.astype(float) ** power
+            p = c / c.max()
+            if not np.all(np.isfinite(p)):
+                s = self.sizes.astype(float)
+                p = (s / (s.max() if power > 0 else s.min())) ** power
+        return p
+
 
 class Static:
     """A schedule p(t) that does not depend on t (what a static mode's rule returns)."""
@@ -127,6 +138,17 @@ class Availability:
         if len(ts) == 0:
             return np.zeros((0, self.num_clients))
         return np.stack([self.probs(int(t)) for t in ts])
+
+    def check_reachable(self) -> None:
+        """Fail now, not in round t: probabilities of a bad shape or range, or (a static or periodic
+        schedule, whose every round is known) a round in which every p is 0, so nobody is ever there."""
+        self.probs(0)
+        if isinstance(self.schedule, Static | Periodic):
+            rounds = len(self.schedule.table) if isinstance(self.schedule, Periodic) else 1
+            p = self.probs_many(np.arange(rounds))
+            if (empty := np.flatnonzero(p.max(axis=1) <= 0)).size:
+                raise ValueError(f"{self.spec} makes no client available in round {int(empty[0])} (every p "
+                                 "is 0 there), so that round could never be trained; choose another beta")
 
     def _guard(self, nonempty: np.ndarray, ts: np.ndarray) -> None:
         bad = nonempty < MIN_NONEMPTY_PROB

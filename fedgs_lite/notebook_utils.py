@@ -74,15 +74,17 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"record: cannot store a value of type {type(value).__name__} in JSON")
 
 
-def record(path: str | os.PathLike | None, **values: Any) -> dict[str, Any]:
-    """Merge `values` into the JSON object at `path` (created when missing) and return what was added.
+def record(path: str | os.PathLike | None, **values: Any) -> None:
+    """Merge `values` into the JSON object at `path` (created when missing), silently: it returns
+    nothing, so a notebook cell that ends with it shows students nothing.
 
-    `path=None` records nothing, so notebooks call this unconditionally. Numpy scalars and arrays are
-    converted; NaN and infinities become null. The file is replaced atomically.
+    `path=None` records nothing (the values are still checked), so notebooks call this unconditionally.
+    Numpy scalars and arrays are converted; NaN and infinities become null. The file is replaced
+    atomically.
     """
     clean = {k: _jsonable(v) for k, v in values.items()}
     if path is None:
-        return clean
+        return
     target = Path(path)
     current: dict[str, Any] = {}
     if target.exists():
@@ -91,7 +93,6 @@ def record(path: str | os.PathLike | None, **values: Any) -> dict[str, Any]:
             raise ValueError(f"record: {target} does not hold a JSON object")
     current.update(clean)
     atomic_write_text(target, json.dumps(current, indent=2, sort_keys=True))
-    return clean
 
 
 def load_record(path: str | os.PathLike) -> dict[str, Any]:

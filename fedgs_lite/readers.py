@@ -3,11 +3,14 @@
 Folders, in order: the repo's `data/`, `./data`, a `root` argument, `$FEDGS_DATA` (see data/README.md
 for the accepted layouts). Formats: IDX (MNIST, Fashion-MNIST; gzipped or not), the CIFAR-10 python
 pickles, the shipped CIFAR-10 subset (.npz) and scikit-learn's digits CSV. `data.load_dataset` turns
-them into a Dataset; nothing here builds one.
+them into a Dataset; nothing here builds one. A data folder is not trusted: the CIFAR-10 pickles are
+read by `PlainUnpickler`, which builds only the dict, lists, bytes and uint8 array such a batch holds
+and refuses anything else (a pickle can otherwise run any code), and the .npz is read without pickles.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
 import os
 import pickle
@@ -130,6 +133,17 @@ def cifar_variant(root: str | Path | None = None) -> str | None:
     return None
 
 
+def dataset_found(name: str, root: str | Path | None = None) -> bool:
+    """Whether dataset `name`'s files are in the data folders (nothing is read; synthetic always is)."""
+    if name == "synthetic":
+        return True
+    if name == "digits":
+        return find_file(root, [DIGITS]) is not None or sklearn_digits_path() is not None
+    if name == "cifar10":
+        return cifar_variant(root) is not None
+    return find_idx(name, root) is not None
+
+
 def sklearn_digits_path() -> Path | None:
     """The digits file inside an installed scikit-learn, found without importing sklearn."""
     from importlib.util import find_spec
@@ -165,6 +179,21 @@ def read_idx(path: str) -> np.ndarray:
     return data
 
 
+def read_idx_split(images: Path, labels: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One split of an IDX dataset: (images (n, rows, cols), labels (n,) in 0..9), or a ValueError
+    naming the files when they do not belong together."""
+    x, y = read_idx(str(images)), read_idx(str(labels))
+    if x.ndim != 3 or y.ndim != 1:
+        raise ValueError(f"{images} and {labels} must hold images (n, rows, cols) and labels (n,), got "
+                         f"shapes {x.shape} and {y.shape}")
+    if len(x) != len(y):
+        raise ValueError(f"{images} holds {len(x)} images but {labels} holds {len(y)} labels; replace the "
+                         "files with a matching pair (see data/README.md)")
+    if y.size and y.max() > 9:
+        raise ValueError(f"{labels} holds label {int(y.max())}; MNIST-style labels are 0..9")
+    return x, y
+
+
 def normalise(x_uint8: np.ndarray, name: str) -> np.ndarray:
     """uint8 images -> float32 in [0, 1], minus the training set's mean, over its std, per channel."""
     mean, std = NORMALISATION[name]
@@ -176,14 +205,46 @@ def normalise(x_uint8: np.ndarray, name: str) -> np.ndarray:
     return x
 
 
+class PlainUnpickler(pickle.Unpickler):
+    """Unpickles plain containers, numbers, strings, bytes and numpy arrays only: a pickle naming any
+    other global (a function to call, a class to build) is refused before anything runs."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],  # numpy 1 name
+               ("numpy._core.multiarray", "_reconstruct"): np.zeros(0).__reduce__()[0],  # numpy 2 name
+               ("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype,
+               ("_codecs", "encode"): codecs.encode}  # how Python 3's protocol 2 writes bytes
+
+    def find_class(self, module: str, name: str):
+        allowed = self.ALLOWED.get((module, name))
+        if allowed is None:
+            raise pickle.UnpicklingError(f"it names {module}.{name}, which a data file has no use for")
+        return allowed
+
+
+def read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """One CIFAR-10 python batch: (images uint8 (n, 3, 32, 32), labels int64 (n,)), read by
+    PlainUnpickler; a ValueError naming the file for anything else."""
+    try:
+        with open(path, "rb") as f:
+            batch = PlainUnpickler(f, encoding="bytes").load()
+        data, labels = np.asarray(batch[b"data"]), np.asarray(batch[b"labels"])
+        if data.dtype != np.uint8 or data.ndim != 2 or data.shape != (len(labels), 3072):
+            raise ValueError(f"b'data' is {data.dtype} {data.shape}, not uint8 (n, 3072) for its "
+                             f"{len(labels)} labels")
+        if labels.ndim != 1 or not np.issubdtype(labels.dtype, np.integer) or labels.min(initial=0) < 0 \
+                or labels.max(initial=0) > 9:
+            raise ValueError("b'labels' is not a list of labels 0..9")
+    except Exception as err:  # noqa: BLE001 - a damaged or foreign file fails in many ways
+        text = str(err).splitlines()[0][:160] if str(err) else ""
+        why = text if isinstance(err, ValueError | pickle.UnpicklingError) else f"{type(err).__name__} {text}"
+        raise ValueError(f"{path} is not a CIFAR-10 python batch and was not loaded ({why}); replace it "
+                         "with the file from cifar-10-python.tar.gz (see data/README.md)") from None
+    return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)
+
+
 @lru_cache(maxsize=2)
 def read_cifar_full(folder: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys = [], []
-    for fname in CIFAR_FULL_FILES:
-        with open(Path(folder) / fname, "rb") as f:
-            batch = pickle.load(f, encoding="bytes")
-        xs.append(np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32))
-        ys.append(np.asarray(batch[b"labels"], np.int64))
+    xs, ys = zip(*(read_cifar_batch(Path(folder) / fname) for fname in CIFAR_FULL_FILES), strict=True)
     return np.concatenate(xs[:5]), np.concatenate(ys[:5]), xs[5], ys[5]
 
 

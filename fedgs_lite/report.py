@@ -19,12 +19,21 @@ def compare(configs: Iterable[ExperimentConfig], out_dir: str | Path | None = No
             progress: bool = True, resume: bool = True) -> dict[str, History]:
     """Run each config on its own (in out_dir/<label> when out_dir is given); return {label: History}.
     Separate runs, so each run's seconds are its own (the `seconds` column compares the samplers' cost)."""
+    configs = list(configs)
     histories: dict[str, History] = {}
-    for cfg in configs:
-        label = cfg.label if cfg.label not in histories else f"{cfg.label}-{cfg.run_id}"
+    for cfg, label in zip(configs, run_labels(configs), strict=True):
         rd = Path(out_dir) / label if out_dir is not None else None
         histories[label] = run_experiment(cfg, rd, progress=progress, resume=resume)
     return histories
+
+
+def run_labels(configs: Iterable[ExperimentConfig]) -> list[str]:
+    """Each config's label in `compare` (and its folder name there): the label, with the run_id added
+    when an earlier config has the same label."""
+    labels: list[str] = []
+    for cfg in configs:
+        labels.append(cfg.label if cfg.label not in labels else f"{cfg.label}-{cfg.run_id}")
+    return labels
 
 
 def comparison_rows(histories: Mapping[str, History]) -> list[dict[str, Any]]:

@@ -1,9 +1,10 @@
 """One run's life between rounds: opened fresh, resumed or read back finished; saved, paused, closed.
 
 `Run` holds a run's parts and sampler, its current global model and its History. `open_runs` opens a
-cohort's runs (the first one's federation shared by the others); `save_if_due` writes the run
-directory's files when they are due; `pause`, `diverged` and `interrupted` stop a run with its results
-kept; `close` hands back its History. The round itself is in loop.py.
+cohort's runs (the first one's federation shared by the others), each holding its directory's lock
+(files.lock_folder) from before anything there is read until `close` or `release`; `save_if_due`
+writes the run directory's files when they are due; `pause`, `diverged` and `interrupted` stop a run
+with its results kept; `close` hands back its History. The round itself is in loop.py.
 """
 
 from __future__ import annotations
@@ -14,16 +15,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from fedgs_lite.assemble import RunParts, assemble, build_sampler
 from fedgs_lite.checks import is_int
 from fedgs_lite.config import COHORT_FIELDS, ExperimentConfig
+from fedgs_lite.files import FolderLock, lock_folder
 from fedgs_lite.history import History
 from fedgs_lite.models import Params
 from fedgs_lite.rundir import (
-    load_checkpoint,
     prepare,
     remove_checkpoint,
+    resume_state,
     save_checkpoint,
     save_model,
     write_results,
@@ -54,6 +57,7 @@ class Run:
     last_write: float = field(default_factory=time.perf_counter)
     model_saved: bool = True       # False only while the final model is being written
     stopped: bool = False
+    lock: FolderLock | None = None  # run_dir's lock, held while the run is open
 
     @property
     def next_round(self) -> int | None:
@@ -73,29 +77,64 @@ def open_runs(configs, run_dirs, resume: bool, stop_after: int | None) -> list[R
     dirs = [None] * len(configs) if run_dirs is None else [None if d is None else Path(d) for d in run_dirs]
     check_cohort(configs, dirs, stop_after)
     opened: list[Run | History] = []
-    for config, run_dir in zip(configs, dirs, strict=True):
-        shared = next((r.parts for r in opened if isinstance(r, Run)), None)
-        opened.append(open_run(config, run_dir, resume, stop_after, shared))
+    try:
+        for config, run_dir in zip(configs, dirs, strict=True):
+            shared = next((r.parts for r in opened if isinstance(r, Run)), None)
+            opened.append(open_run(config, run_dir, resume, stop_after, shared))
+    except BaseException:
+        for r in opened:
+            release(r)
+        raise
     return opened
 
 
 def open_run(config: ExperimentConfig, run_dir: Path | None, resume: bool, stop_after: int | None,
              shared: RunParts | None) -> Run | History:
     clock = time.perf_counter()
-    if run_dir is not None and (done := prepare(run_dir, config, resume)) is not None:
-        return done
-    parts = assemble(config, shared)
-    last = config.rounds if stop_after is None else min(config.rounds, stop_after)
-    run = Run(config, parts, parts.params, History.start(config), run_dir, last, clock)
-    run.sampler = build_sampler(config, parts, run.client_losses)
-    if run_dir is not None and hasattr(run.sampler, "update") and not hasattr(run.sampler, "state_dict"):
-        warnings.warn(f"sampler {config.sampler!r} has update() but no state_dict(): a run resumed from a "
-                      "checkpoint restarts its state (give it state_dict/load_state_dict)", RuntimeWarning,
-                      stacklevel=5)
-    state = load_checkpoint(run_dir, config.run_id) if run_dir is not None and resume else None
-    if state is not None:
-        restore(run, state)
+    lock = None if run_dir is None else lock_folder(run_dir, "run folder")
+    try:
+        if run_dir is not None and (done := prepare(run_dir, config, resume)) is not None:
+            lock.release()
+            return done
+        parts = assemble(config, shared)
+        last = config.rounds if stop_after is None else min(config.rounds, stop_after)
+        run = Run(config, parts, parts.params, History.start(config), run_dir, last, clock, lock=lock)
+        run.sampler = build_sampler(config, parts, run.client_losses)
+        if run_dir is not None:
+            check_sampler_state(run.sampler, config.sampler)
+        state = resume_state(run_dir, config.run_id) if run_dir is not None and resume else None
+        if state is not None:
+            restore(run, state)
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
     return run
+
+
+PLAIN = (str, int, float, bool, type(None), torch.Tensor)
+
+
+def is_plain(value) -> bool:
+    """Dicts (str keys), lists and tuples of numbers, strings, None and tensors: what a checkpoint can
+    hold and load back without unpickling code (torch.load(weights_only=True))."""
+    if isinstance(value, dict):
+        return all(isinstance(k, str | int) and is_plain(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return all(is_plain(v) for v in value)
+    return isinstance(value, PLAIN)
+
+
+def check_sampler_state(sampler: Sampler, name: str) -> None:
+    """A checkpointed run's sampler must keep its state as plain values; say so up front otherwise."""
+    if hasattr(sampler, "update") and not hasattr(sampler, "state_dict"):
+        warnings.warn(f"sampler {name!r} has update() but no state_dict(): a run resumed from a "
+                      "checkpoint restarts its state (give it state_dict/load_state_dict)", RuntimeWarning,
+                      stacklevel=6)
+    elif hasattr(sampler, "state_dict") and not is_plain(sampler.state_dict()):
+        raise TypeError(f"sampler {name!r}: state_dict() must return plain values (dicts, lists, numbers, "
+                        "strings, tensors; e.g. array.tolist()), so that a checkpoint loads back without "
+                        "unpickling objects")
 
 
 def check_cohort(configs: list, dirs: list, stop_after: int | None) -> None:
@@ -200,5 +239,13 @@ def close(run: Run) -> History:
         h.wall_time += time.perf_counter() - run.clock
     elif h.finished:
         remove_checkpoint(run.run_dir)
+    release(run)
     h.final_params = {k: v.detach().cpu() for k, v in run.params.items()}
     return h
+
+
+def release(run: Run | History) -> None:
+    """Free a run's directory lock (idempotent; a History read back holds none)."""
+    lock = getattr(run, "lock", None)
+    if lock is not None:
+        lock.release()

@@ -23,6 +23,8 @@ from torch.func import functional_call, grad_and_value, vmap
 from fedgs_lite.config import ENGINES, LocalTraining
 from fedgs_lite.models import Params, get_params, set_params
 
+ABSURD_LOSS = 1e6  # a mean local loss at least this large is divergence too (see check_finite)
+
 
 def resolve_engine(engine: str, model: nn.Module, device: torch.device) -> str:
     """`auto` -> batched on a GPU or for models without convolutions, else sequential.
@@ -43,13 +45,13 @@ def default_device() -> torch.device:
 
 
 class DivergenceError(ValueError):
-    """Training produced a non-finite loss or parameters (learning rate too large?): the one error a
-    run stops on by itself, its results so far kept. `what` says what was not finite."""
+    """Training produced a non-finite or absurd loss, or non-finite parameters (learning rate too large?):
+    the one error a run stops on by itself, its results so far kept. `what` says what went wrong."""
 
     def __init__(self, round_idx: int, clients: Sequence[int] = (), what: str | None = None):
         self.round_idx = int(round_idx)
         self.clients = [int(c) for c in clients]
-        what = what or f"non-finite loss or parameters for clients {self.clients}"
+        what = what or f"non-finite values or a loss >= {ABSURD_LOSS:g} for clients {self.clients}"
         super().__init__(f"training diverged in round {self.round_idx}: {what}; lower the learning rate")
 
 
@@ -84,8 +86,6 @@ class DeviceData:
     @property
     def device(self) -> torch.device:
         return self.x.device
-
-
 
 
 # ---------------------------------------------------------------- minibatch plan
@@ -144,9 +144,11 @@ def _global_indices(data: DeviceData, clients: Sequence[int], sched: Schedule) -
 # ---------------------------------------------------------------- local training
 
 def check_finite(losses: np.ndarray, params: Params, clients: Sequence[int], round_idx: int) -> None:
-    """Raise DivergenceError when a client's loss or parameters are not finite."""
+    """Raise DivergenceError when a client's loss or parameters are not finite, or its mean loss is at least
+    ABSURD_LOSS: a uniform guess over 10 classes scores ln 10 = 2.3 and cross-entropy grows like the
+    logits, so such a loss means parameters that blew up, though still finite (3.5e30 was seen)."""
     clients = [int(c) for c in np.asarray(clients).reshape(-1)]
-    ok = np.isfinite(losses)
+    ok = np.isfinite(losses) & (np.abs(losses) < ABSURD_LOSS)
     finite = torch.stack([torch.isfinite(v).reshape(v.shape[0], -1).all(dim=1) for v in params.values()])
     ok &= finite.all(dim=0).cpu().numpy()
     if not ok.all():
@@ -278,11 +280,9 @@ def local_train_many(model: nn.Module, global_params: Sequence[Params], data: De
         sums.append(ls)
     params = parts[0] if len(parts) == 1 else {n: torch.cat([p[n] for p in parts]) for n in parts[0]}
     losses = torch.cat(sums).double().cpu().numpy() / sched.num_steps
-    out, a = [], 0
-    for cs in clients:
-        out.append(({n: v[a:a + len(cs)] for n, v in params.items()}, losses[a:a + len(cs)]))
-        a += len(cs)
-    return out
+    ends = np.cumsum([len(cs) for cs in clients])
+    return [({n: v[e - len(cs):e] for n, v in params.items()}, losses[e - len(cs):e])
+            for cs, e in zip(clients, ends, strict=True)]
 
 
 def local_train(model: nn.Module, global_params: Params, data: DeviceData, clients: Sequence[int],
@@ -292,7 +292,7 @@ def local_train(model: nn.Module, global_params: Params, data: DeviceData, clien
 
     `chunk_size` bounds how many clients the batched engine holds at once (memory); the plan is
     drawn for all clients first, so chunking does not change the result.
-    Raises DivergenceError when a client's loss or parameters become non-finite.
+    Raises DivergenceError when a client's loss or parameters become non-finite (or its loss absurd).
     """
     ((params, losses),) = local_train_many(model, [global_params], data, [clients], cfg, round_idx,
                                            [generator], engine, chunk_size=chunk_size)

@@ -53,6 +53,11 @@ def _seed_box(w, seed: int):
                                      layout=w.Layout(width="9em")))
 
 
+def tidy(value: Any) -> Any:
+    """A slider's float without its binary noise (0.05 * 14 is 0.7000000000000001; shown as MDF-0.7)."""
+    return float(f"{value:.12g}") if isinstance(value, float) else value
+
+
 def _explorer(controls: list, compute: Callable[[dict[str, Any]], Any],
               summarise: Callable[[Any], str], title: str):
     """Assemble the common layout and wire every control to recompute and redraw."""
@@ -68,7 +73,7 @@ def _explorer(controls: list, compute: Callable[[dict[str, Any]], Any],
     box.last_result, box.error = None, None
 
     def refresh(_change=None) -> None:
-        values = {name: c.value for name, c in box.controls.items()}
+        values = {name: tidy(c.value) for name, c in box.controls.items()}
         try:
             result = compute(values)
         except ValueError as e:  # a bad combination of settings: say so, keep the last figure

@@ -196,7 +196,7 @@ def test_default_beta_sets():
 
 
 def test_canonical_spec_round_trips(stats):
-    for spec in ("ln", "LN-0.10", "mdf-1e-4", "MDF", "IDL", "HOMO-1", "LogNormal-0.25"):
+    for spec in ("ln", "LN-0.10", "mdf-1e-4", "MDF", "IDL", "HOMO-0.9", "LogNormal-0.25"):
         a = make_availability(spec, stats, np.random.default_rng(0))
         assert parse_mode(a.spec) == (a.key, a.beta)
         assert a.spec == canonical_spec(a.key, a.beta)
@@ -217,11 +217,14 @@ def test_canonical_spec_round_trips(stats):
     ("LN--0.1", "0.0 <= beta < 1"),
     ("YMF-1.5", "0.0 <= beta <= 1"),
     ("YFF-2", "0.0 <= beta <= 1"),
-    ("HOMO-1.01", "0.0 <= beta <= 1"),
+    ("HOMO-1.01", "0.0 <= beta < 1"),
     ("YC--0.5", "0.0 <= beta <= 1"),
     ("MDF--1", "0.0 <= beta"),
     ("LDF--0.5", "0.0 <= beta"),
     ("IDL-0.1", "takes no beta"),
+    ("MDF-1e400", "MDF needs a finite number"),  # float("1e400") is inf
+    ("LDF-1e999", "LDF needs a finite number"),
+    ("HOMO-1", "0.0 <= beta < 1"),  # p = 1 - beta = 0: nobody is ever available
 ])
 def test_bad_specs_raise_helpful_value_error(spec, match):
     with pytest.raises(ValueError, match=match) as err:
@@ -335,3 +338,27 @@ def test_degenerate_reason_on_the_fixture_and_on_user_modes(stats):
 
 
 
+
+
+def test_a_large_size_exponent_gives_finite_probabilities_not_nan(stats):
+    big = ClientStats(np.array([1000, 2000, 5000, 3000]), HIST)
+    for spec, top in (("MDF-200", 2), ("LDF-200", 0)):
+        p = probs_of(spec, big)  # 5000^200 overflows: the ratio is computed instead
+        assert np.all(np.isfinite(p)) and p[top] == 1.0 and p.max() == 1.0
+    np.testing.assert_allclose(probs_of("MDF-200", big), (big.sizes / 5000) ** 200)
+    exact = SIZES.astype(float) ** 2 / 160.0 ** 2
+    np.testing.assert_array_equal(probs_of("MDF-2", stats), exact)  # the usual values keep their bits
+
+
+def test_a_mode_with_a_round_where_nobody_can_be_available_fails_when_built():
+    no_label_3 = ClientStats(SIZES[:3], HIST[:3])  # nobody holds label 3: YC-1's rounds 30-39 are empty
+    with pytest.raises(ValueError, match=r"YC-1 makes no client available in round 30 \(every p is 0"):
+        make_availability("YC-1", no_label_3, np.random.default_rng(0))
+    make_availability("YC-0.9", no_label_3, np.random.default_rng(0))  # 1 - beta > 0: fine
+
+
+def test_homo_1_is_refused_when_the_config_is_built():
+    from fedgs_lite.config import ExperimentConfig
+
+    with pytest.raises(ValueError, match="bad availability mode 'HOMO-1'.*HOMO needs 0.0 <= beta < 1"):
+        ExperimentConfig(mode="HOMO-1")

@@ -96,9 +96,12 @@ def test_cli_turns_ctrl_c_into_a_message_and_exit_code_130(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
 
+    monkeypatch.setattr(cli, "reproduce_command", interrupted)
+    assert cli.main(["reproduce"]) == 130
+    assert "results so far are saved; run the same command again to continue" in capsys.readouterr().err
     monkeypatch.setattr(cli, "simulate_command", interrupted)
     assert cli.main(["simulate"]) == 130
-    assert "run the same command again to continue" in capsys.readouterr().err
+    assert "nothing was saved; run the same command again" in capsys.readouterr().err
 
 
 def test_cli_prints_a_table_and_saves_a_plot(tmp_path, capsys):

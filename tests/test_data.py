@@ -62,6 +62,36 @@ def test_synthetic_bad_arguments():
         make_synthetic(5, rng=np.random.default_rng(0), test_fraction=1.5)
 
 
+@pytest.mark.parametrize("arg", ["alpha", "beta", "size_mu", "size_sigma", "test_fraction"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_synthetic_generator_parameters_must_be_finite(arg, value):
+    """NaN alpha used to pass (NaN < 0 is False) and made every label 0."""
+    with pytest.raises(ValueError, match=f"synthetic data needs finite numbers, got {arg}="):
+        make_synthetic(5, rng=np.random.default_rng(0), **{arg: value})
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    import gzip
+
+    dims = b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    header = (0x0800 | array.ndim).to_bytes(4, "big") + dims
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def test_idx_images_and_labels_of_different_lengths_are_refused(no_default_roots, tmp_path):
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for stem, n in (("train-images-idx3-ubyte", 12), ("train-labels-idx1-ubyte", 11),
+                    ("t10k-images-idx3-ubyte", 4), ("t10k-labels-idx1-ubyte", 4)):
+        shape = (n, 28, 28) if "images" in stem else (n,)
+        write_idx(folder / f"{stem}.gz", rng.integers(0, 10, shape))
+    with pytest.raises(ValueError, match=r"train-images-idx3-ubyte.gz holds 12 images but .*"
+                                         r"train-labels-idx1-ubyte.gz holds 11 labels"):
+        load_dataset("mnist", tmp_path, download=False)
+
+
 def test_synthetic_paper_setting_loads_and_checks_its_split():
     a = load_dataset("synthetic", seed=1, **data.SYNTHETIC_PAPER)
     b = load_dataset("synthetic", seed=1, **data.SYNTHETIC_PAPER)

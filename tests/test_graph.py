@@ -1,3 +1,5 @@
+import warnings
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -134,11 +136,33 @@ def test_disconnected_graph_gets_largest_finite_distance():
     assert inner.min() < 1.0
 
 
-def test_graph_without_edges_gives_ones_off_diagonal():
+def test_graph_without_edges_gives_ones_off_diagonal_and_says_so():
     f = np.eye(4)
-    g = build_3dg(f)
+    with pytest.warns(RuntimeWarning, match="the 3DG has no edge: no two of the 4 clients"):
+        g = build_3dg(f)
     assert g.graph.number_of_edges() == 0
     np.testing.assert_array_equal(g.distances, 1.0 - np.eye(4))
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e-200, 1e200, 1e300])
+def test_features_of_any_scale_give_the_graph_of_unit_scale(rng, scale):
+    f = label_features(label_skew_hist(rng, 12))
+    reference = build_3dg(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # and no collapse to warn about
+        g = build_3dg(f * scale)
+    np.testing.assert_allclose(g.distances, reference.distances, rtol=1e-9, atol=1e-12)
+    assert g.graph.number_of_edges() == reference.graph.number_of_edges() > 0
+
+
+def test_a_sigma_so_small_that_every_edge_length_underflows_is_warned_about(rng):
+    f = label_features(label_skew_hist(rng, 12))
+    with pytest.warns(RuntimeWarning, match=r"of the 3DG's \d+ edges have length .* = 0: sigma=1e-05 "):
+        g = build_3dg(f, sigma=1e-5)
+    assert set(np.unique(g.distances)) <= {0.0, 1.0}  # only who is connected is left
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        build_3dg(f, sigma=0.01)  # the quoted variant keeps distinct distances: no warning
 
 
 def test_single_client():

@@ -8,7 +8,7 @@ import pytest
 from fedgs_lite.availability import (
     make_availability,
 )
-from fedgs_lite.masks import ClientStats, availability_summary
+from fedgs_lite.masks import Availability, ClientStats, Static, availability_summary
 
 # Four clients, four classes. Sizes chosen so that sqrt(size / 160) is 1/4, 1/2, 3/4, 1.
 #   client 0: 10 samples, labels {0}        (min label 0, 1 label)
@@ -91,7 +91,7 @@ def test_tiny_p_never_returns_empty_mask():
 
 
 def test_all_zero_probabilities_raise_instead_of_looping(stats):
-    a = make_availability("HOMO-1", stats, np.random.default_rng(0))
+    a = Availability("ZERO", "ZERO", None, stats.num_clients, Static(np.zeros(stats.num_clients)))
     np.testing.assert_array_equal(a.probs(0), 0)
     with pytest.raises(ValueError, match="never end"):
         a.draw(0, np.random.default_rng(0))

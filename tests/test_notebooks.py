@@ -243,6 +243,9 @@ def test_notebook_runs_and_records(path: Path, kernel: str, tmp_path: Path, monk
                                progress_bar=False, log_output=False)
     assert record_path.exists(), f"{path.name} recorded nothing at record_path"
     check(json.loads(record_path.read_text()), params)
+    cells = json.loads((tmp_path / path.name).read_text())["cells"]
+    shown = [c["outputs"] for c in cells if "record(record_path" in "".join(c["source"])]
+    assert shown and all(not outputs for outputs in shown), f"{path.name}: record() shows {shown}"
 
 
 def test_record_merges_converts_and_skips_without_a_path(tmp_path: Path):
@@ -250,8 +253,10 @@ def test_record_merges_converts_and_skips_without_a_path(tmp_path: Path):
 
     from fedgs_lite.notebook_utils import load_record, record
 
-    assert record(None, x=np.int64(3)) == {"x": 3}
+    assert record(None, x=np.int64(3)) is None  # returns nothing: a cell ending with it shows nothing
     assert not any(tmp_path.iterdir())
+    with pytest.raises(TypeError, match="object"):
+        record(None, bad=object())  # checked even when nothing is recorded
     target = tmp_path / "sub" / "r.json"
     record(target, a=np.float32(0.5), b=np.arange(3), c={"k": np.bool_(True)}, d=float("nan"))
     record(target, a=2, e="text")

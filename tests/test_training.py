@@ -7,7 +7,14 @@ from fakes import SIZES, max_diff, training_setup
 
 from fedgs_lite.config import LocalTraining
 from fedgs_lite.models import make_model
-from fedgs_lite.training import DivergenceError, default_device, local_train, make_schedule, resolve_engine
+from fedgs_lite.training import (
+    DivergenceError,
+    check_finite,
+    default_device,
+    local_train,
+    make_schedule,
+    resolve_engine,
+)
 
 
 @pytest.mark.parametrize("name,shape", [("synthetic", (60,)), ("digits", (1, 8, 8))])
@@ -120,3 +127,10 @@ def test_auto_engine_picks_batched_on_gpu_or_without_convolutions():
     assert resolve_engine("sequential", linear, torch.device("cuda")) == "sequential"
     with pytest.raises(ValueError, match="unknown engine"):
         resolve_engine("fastest", linear, torch.device("cpu"))
+
+
+def test_an_absurd_but_finite_loss_is_divergence():
+    params = {"w": torch.zeros(3, 2)}
+    with pytest.raises(DivergenceError, match=r"loss >= 1e\+06 for clients \[7\]"):
+        check_finite(np.array([0.5, 3.5e30, 2.0]), params, [4, 7, 9], 3)  # a loss seen in a real run
+    check_finite(np.array([0.5, 9e5, 2.0]), params, [4, 7, 9], 3)  # large, but below the threshold
