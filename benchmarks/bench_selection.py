@@ -206,8 +206,8 @@ def plan_for(quick: bool, instances_per_row: int | None):
         for m in ms:
             plan.append(("realistic", n, m, real))
             for fam in ("planted_trap", "near_ties", "clustered", "non_metric"):
-                if fam == "planted_trap" and m < 4:
-                    continue
+                if fam == "planted_trap" and (m < 4 or n < 2 * m + max(1, m // 2)):
+                    continue  # no trap of this size exists (see instances.planted_trap)
                 plan.append((fam, n, m, adv))
     return plan
 
