@@ -13,10 +13,10 @@ Methods of `solve_selection`:
   and incremental gains (`_tabu`): each step makes the best swap that is not tabu (a client that just
   left may not come back for a while, one that just came in may not leave), even a worsening one,
   which walks out of the local optima greedy + swap end in; after a stretch without a new best it
-  restarts from the best set with m/2 random swaps (iterated tabu search, the standard method for
+  restarts from the best set with a few random swaps (iterated tabu search, the standard method for
   the maximum-diversity problem). A fixed iteration budget (`fast_iterations`; it also stops after
-  30% of it without a new best, or on reaching a cheap upper bound), deterministic for a seed, no
-  clock. Status "heuristic", no bound.
+  150..400 steps without a new best, or on reaching a cheap upper bound), deterministic for a seed,
+  no clock. Status "heuristic", no bound.
 - "exact": the linearised MILP (y_ij stands for x_i x_j, with sum_{j != i} y_ij = (M - 1) x_i, which
   makes the linearisation exact for any sign of D) solved by HiGHS (highspy), started from the full
   "fast" answer. The returned set is the best of HiGHS's incumbent, the fast answer and a 1-swap polish;
@@ -48,8 +48,9 @@ import numpy as np
 from fedgs_lite.objective import fedgs_objective, pair_scale, relative_gap, validate_problem
 
 METHODS = ("fast", "exact", "brute", "gurobi")
-# Greedy + swap from this many first picks before the tabu search (more starts: see RESULTS.md).
-FAST_STARTS = 2
+# Greedy from this many first picks (besides the look-ahead greedy) before the tabu search; more
+# starts cost a greedy + local search each and did not help on the benchmark (see RESULTS.md).
+FAST_STARTS = 1
 BRUTE_MAX_SUBSETS = 2_000_000
 OPTIMAL_TOL = 1e-10   # "optimal": (bound - objective) / bound <= this, on the conditioned problem
 GUROBI_LICENCE_ERROR = 10010  # gurobipy's "Model too large for size-limited license"
@@ -264,7 +265,7 @@ def fast_iterations(n: int, m: int) -> int:
     """The default tabu budget: swap moves after greedy + 1-swap (deterministic, no clock)."""
     if m >= n or m <= 1:
         return 0
-    return int(min(3000, 200 + 3 * n))
+    return int(min(3000, 300 + 3 * n))
 
 
 def _greedy(w: np.ndarray, u: np.ndarray, m: int, first: int) -> np.ndarray:
@@ -311,16 +312,16 @@ def _tabu(w: np.ndarray, u: np.ndarray, start: np.ndarray, iters: int, rng: np.r
     gives every swap's gain. Each step makes the best allowed swap, even a worsening one. Tabu: a
     client that left may not come back for `tenure_in` (+0..2) steps, one that came in may not leave
     for `tenure_out` steps, unless that gives a new best. After `stall_limit` steps without a new best
-    the search restarts from the best set with m/2 random swaps. It stops after `iters` steps, after
-    `quit` steps without a new best, or on reaching `target` (an upper bound: then it is optimal).
+    the search restarts from the best set with max(3, m/2) random swaps. It stops after `iters` steps,
+    after `quit` steps without a new best, or on reaching `target` (an upper bound: then optimal).
     """
     n, m = u.size, start.size
     tol = 1e-12
     tenure_in = max(1, min(n - m - 1, 7 + m // 2))
     tenure_out = max(1, min(m - 1, 2 + m // 4))
     stall_limit = max(100, 4 * m)
-    quit = max(150, int(0.3 * iters))
-    kick = max(2, m // 2)
+    quit = max(150, min(int(0.3 * iters), 400))
+    kick = max(3, m // 2)
     jitter = rng.integers(0, 3, iters)
     inside_mark = np.iinfo(np.int64).max  # until_in of a member: never "free to come in"
 
