@@ -1,19 +1,27 @@
 """Benchmark the 3DG build and the FedGS selection solvers; writes the '## Selection' part of RESULTS.md.
 
 (a) 3DG build + all-pairs shortest paths (scipy csgraph) vs the authors' Python Floyd-Warshall.
-(b) "fast" (greedy + 1-swap local search) vs "exact" (cvxpy + HiGHS MILP) on instances built the
-    authors' way: label-skew label distributions -> 3DG -> D, random sampling counts -> u.
-    The gap of "fast" is measured against the proven optimum, or against the MILP bound when the
-    exact solver hits its time limit. At N = 1000 the MILP (about 500k pair variables) is skipped
-    unless --exact-1000 is given; the reference there is the best of 20 multi-start runs.
+(b) The three solvers on the same instances: "fast" (greedy + swap + tabu search), "exact" (HiGHS
+    MILP) and "gurobi" (the authors' binary quadratic program through gurobipy), both exact ones at the
+    authors' 5 s limit, N = 20..1000, M = 2..20, on realistic instances (3DG built the authors' way
+    from label-skew or Dirichlet label distributions, an availability subset, counts from a simulated
+    history; fedgs_lite.instances.realistic) and adversarial ones (planted traps, near-ties with an
+    anchor pair, clustered metrics, non-metric D; fedgs_lite.instances).
+    Reference per instance: the best objective any run found, including "fast" with 10x its budget
+    from 3 seeds; "optimal" when exact or gurobi proved it (status "optimal": within 1e-10 of a
+    checked bound). Gurobi's pip licence stops at 200 candidates, so N >= 500 has no Gurobi column;
+    the MILP is skipped at N = 1000 (half a million pair variables) unless --exact-1000.
 
-    python benchmarks/bench_selection.py            # full run (a few minutes)
-    python benchmarks/bench_selection.py --quick    # short run
+    python benchmarks/bench_selection.py            # full run (about half an hour on 2 cores)
+    python benchmarks/bench_selection.py --quick    # a few minutes
+    python benchmarks/bench_selection.py --timing   # only the fast solver's timing goals (~1 minute)
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import platform
 import re
 import sys
@@ -22,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fedgs_lite import instances
 from fedgs_lite.graph import (
     build_3dg,
     cosine_similarity,
@@ -31,11 +40,13 @@ from fedgs_lite.graph import (
     normalise_distances,
     shortest_paths,
 )
-from fedgs_lite.objective import count_penalty, relative_gap
-from fedgs_lite.solvers import solve_selection
+from fedgs_lite.objective import relative_gap
+from fedgs_lite.solvers import fast_iterations, solve_selection
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-TOL = 0.005  # "within 0.5%"
+AT_BEST = 1e-9     # "optimal or best known": relative gap at most this
+NEAR = 1e-3        # "within 0.1%"
+GUROBI_MAX_N = 200  # the pip licence: quadratic models over 200 variables fail (GurobiError 10010)
 
 
 def cpu_name() -> str:
@@ -50,12 +61,25 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def label_skew(rng: np.random.Generator, n: int, classes: int = 10, per_client: int = 2) -> np.ndarray:
-    h = np.zeros((n, classes))
-    for i in range(n):
-        cs = rng.choice(classes, per_client, replace=False)
-        h[i, cs] = rng.integers(1, 100, per_client)
-    return label_features(h)
+def call_overhead_us() -> float:
+    """Median cost of one small numpy call (np.where on 100 floats): ~1.3 us on this CPU when quiet.
+
+    The fast solver makes a dozen such calls per tabu step, so this says how loaded the machine was."""
+    g, mask = np.random.default_rng(0).random(100), np.zeros(100, dtype=bool)
+    times = []
+    for _ in range(7):
+        t0 = time.perf_counter()
+        for _ in range(2000):
+            np.where(mask, -np.inf, g)
+        times.append((time.perf_counter() - t0) / 2000)
+    return 1e6 * float(np.median(times))
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "unknown"
 
 
 def timed(fn, repeat: int = 1):
@@ -67,6 +91,15 @@ def timed(fn, repeat: int = 1):
     return out, float(np.median(times))
 
 
+# ---------------------------------------------------------------- (a) graph
+def label_skew(rng: np.random.Generator, n: int, classes: int = 10, per_client: int = 2) -> np.ndarray:
+    h = np.zeros((n, classes))
+    for i in range(n):
+        cs = rng.choice(classes, per_client, replace=False)
+        h[i, cs] = rng.integers(1, 100, per_client)
+    return label_features(h)
+
+
 def bench_graph(sizes, fw_max: int, rng) -> tuple[list[str], dict]:
     rows = ["| N | edges | build_3dg (s) | csgraph shortest paths (s) | Python Floyd-Warshall (s) | "
             "FW / csgraph | same D |", "|---|---|---|---|---|---|---|"]
@@ -75,21 +108,18 @@ def bench_graph(sizes, fw_max: int, rng) -> tuple[list[str], dict]:
         f = label_skew(rng, n)
         g, t_build = timed(lambda f=f: build_3dg(f), repeat=3)
         lengths = edge_lengths(cosine_similarity(f), g.epsilon, g.sigma)
-        raw, t_sp = timed(lambda lengths=lengths: shortest_paths(lengths), repeat=3)
+        _, t_sp = timed(lambda lengths=lengths: shortest_paths(lengths), repeat=3)
         if n <= fw_max:
             slow, t_fw = timed(lambda lengths=lengths: floyd_warshall_python(lengths))
             same = np.allclose(normalise_distances(slow), g.distances, rtol=1e-12, atol=0)
             fw_txt, ratio_txt, same_txt = f"{t_fw:.2f}", f"{t_fw / t_sp:.0f}x", "yes" if same else "NO"
             facts[f"fw_same_{n}"] = same
+            facts["fw_rate"] = t_fw / n**3
         else:
-            est = None
-            if "fw_rate" in facts:
-                est = facts["fw_rate"] * n**3
+            est = facts["fw_rate"] * n**3 if "fw_rate" in facts else None
             fw_txt = "skipped" + (f" (est. {est:.0f} s from N^3 scaling)" if est else "")
             ratio_txt = f"~{est / t_sp:.0f}x (est.)" if est else "-"
             same_txt = "-"
-        if n <= fw_max:
-            facts["fw_rate"] = t_fw / n**3
         facts[f"build_{n}"] = t_build
         rows.append(f"| {n} | {g.graph.number_of_edges()} | {t_build:.3f} | {t_sp:.4f} | {fw_txt} | "
                     f"{ratio_txt} | {same_txt} |")
@@ -97,58 +127,120 @@ def bench_graph(sizes, fw_max: int, rng) -> tuple[list[str], dict]:
     return rows, facts
 
 
-def bench_solvers(ns, ms, alphas, instances, limits, exact_1000, rng):
-    rows = ["| N | M | alpha | inst. | exact status | exact median (s) | fast median (ms) | "
-            "fast worst gap | fast within 0.5% | reference |", "|---|---|---|---|---|---|---|---|---|---|"]
+# ---------------------------------------------------------------- (b) solvers
+def make(family: str, rng: np.random.Generator, n: int, m: int) -> instances.SelectionInstance:
+    if family == "realistic":
+        scheme = "label_skew" if rng.random() < 0.5 else "dirichlet"
+        alpha = float(rng.choice([0.1, 1.0]))  # the authors' code default and their Fashion-MNIST runs
+        return instances.realistic(rng, n, m, alpha=alpha, scheme=scheme,
+                                   dirichlet_alpha=float(rng.choice([0.1, 0.5, 1.0])))
+    if family == "near_ties":
+        return instances.near_ties(rng, n, m, eps=float(rng.choice([1e-6, 1e-8, 1e-10])), anchor=True)
+    return instances.make_instance(family, rng, n, m)
+
+
+def run_instance(inst, limit: float, run_exact: bool, run_gurobi: bool, seed: int) -> dict:
+    args = inst.args()
+    rec = {"runs": {}}
+    fast, t_fast = timed(lambda: solve_selection(*args, rng=np.random.default_rng(seed)), repeat=3)
+    rec["runs"]["fast"] = (fast, t_fast)
+    if run_exact:
+        ex = solve_selection(*args, "exact", time_limit=limit, rng=np.random.default_rng(seed))
+        rec["runs"]["exact"] = (ex, ex.seconds)
+    if run_gurobi:
+        gu = solve_selection(*args, "gurobi", time_limit=limit)
+        rec["runs"]["gurobi"] = (gu, gu.seconds)
+    long_budget = 10 * fast_iterations(inst.u.size, inst.m)
+    best_long = max(solve_selection(*args, rng=np.random.default_rng(1000 + k),
+                                    iterations=long_budget).objective for k in range(3))
+    objs = [r.objective for r, _ in rec["runs"].values()] + [best_long]
+    rec["reference"] = max(objs)
+    rec["proven"] = any(r.status == "optimal" for r, _ in rec["runs"].values())
+    rec["gaps"] = {k: relative_gap(r.objective, rec["reference"], inst.u, inst.m) for k, (r, _) in
+                   rec["runs"].items()}
+    # an "optimal" claim must hold against everything anyone found (to 1e-9 relative)
+    rec["false_optimal"] = [k for k, (r, _) in rec["runs"].items()
+                            if r.status == "optimal" and rec["gaps"][k] > AT_BEST]
+    if "gurobi" in rec["runs"]:
+        rec["fast_below_gurobi"] = relative_gap(fast.objective, rec["runs"]["gurobi"][0].objective,
+                                                inst.u, inst.m) > AT_BEST
+    return rec
+
+
+def summarise(name: str, recs: list[dict]) -> str:
+    vals = [r["runs"][name] for r in recs if name in r["runs"]]
+    if not vals:
+        return "| - | - | - | - |"
+    gaps = [r["gaps"][name] for r in recs if name in r["runs"]]
+    times = [t for _, t in vals]
+    at_best = sum(g <= AT_BEST for g in gaps)
+    unit = 1e3 if name == "fast" else 1.0
+    extra = ""
+    if name != "fast":
+        extra = f" ({sum(r.status == 'optimal' for r, _ in vals)} proven)"
+    return (f"| {at_best}/{len(gaps)}{extra} | {100 * max(gaps):.3f}% | {unit * np.median(times):.2f} | "
+            f"{unit * max(times):.2f} |")
+
+
+def bench_solvers(plan, limit: float, exact_1000: bool, have_gurobi: bool, have_highs: bool, seed: int):
+    head = ("| family | N | M | inst. | fast: at best | worst gap | median ms | max ms | "
+            "exact: at best | worst gap | median s | max s | "
+            "gurobi: at best | worst gap | median s | max s | fast < gurobi | ref. |")
+    rows = [head, "|" + "---|" * (head.count("|") - 1)]
     records = []
-    for n in ns:
-        for m in ms:
-            if m >= n:
-                continue
-            for alpha in alphas:
-                stats = {"opt": 0, "tl": 0, "skip": 0}
-                t_exact, t_fast, gaps, refs = [], [], [], set()
-                for _ in range(instances):
-                    d = build_3dg(label_skew(rng, n)).distances
-                    rounds = int(rng.integers(5, 60))
-                    counts = rng.binomial(rounds, m / n, n)
-                    u = count_penalty(counts, np.arange(n), m)
-                    fast, tf = timed(lambda d=d, u=u, a=alpha, m=m: solve_selection(d, u, a, m, "fast"),
-                                     repeat=5)
-                    t_fast.append(tf)
-                    run_exact = n < 1000 or exact_1000
-                    rec = {"n": n, "m": m, "alpha": alpha, "fast_s": tf, "proven": False}
-                    if run_exact:
-                        ex = solve_selection(d, u, alpha, m, "exact", time_limit=limits(n))
-                        t_exact.append(ex.seconds)
-                        if ex.status == "optimal":
-                            stats["opt"] += 1
-                            ref, kind = ex.objective, "optimum"
-                            rec["proven"] = True
-                        else:
-                            stats["tl"] += 1
-                            # the bound is an upper bound: a gap to it overstates the true gap
-                            ref = ex.bound if ex.bound is not None else max(ex.objective, fast.objective)
-                            kind = "MILP bound" if ex.bound is not None else "best known"
-                    else:
-                        stats["skip"] += 1
-                        multi = solve_selection(d, u, alpha, m, "fast", starts=20, rng=rng)
-                        ref, kind = max(multi.objective, fast.objective), "best of 20 starts"
-                    gap = relative_gap(fast.objective, ref, u, m)
-                    rec["gap"] = gap
-                    records.append(rec)
-                    gaps.append(gap)
-                    refs.add(kind)
-                status = ", ".join(f"{v} {k}" for k, v in
-                                   (("optimal", stats["opt"]), ("time limit", stats["tl"]),
-                                    ("skipped", stats["skip"])) if v)
-                ex_txt = f"{np.median(t_exact):.2f} (limit {limits(n):g})" if t_exact else "-"
-                within = sum(g <= TOL for g in gaps)
-                rows.append(f"| {n} | {m} | {alpha:g} | {instances} | {status} | {ex_txt} | "
-                            f"{1e3 * np.median(t_fast):.2f} | {100 * max(gaps):.3f}% | "
-                            f"{within}/{len(gaps)} | {', '.join(sorted(refs))} |")
-                print(rows[-1], flush=True)
+    rng = np.random.default_rng(seed)
+    for family, n, m, count in plan:
+        recs = []
+        for k in range(count):
+            inst = make(family, rng, n, m)
+            run_exact = have_highs and (n < 1000 or exact_1000)
+            run_gurobi = have_gurobi and n <= GUROBI_MAX_N
+            rec = run_instance(inst, limit, run_exact, run_gurobi, seed + k)
+            rec.update(family=family, n=n, m=m)
+            recs.append(rec)
+        records += recs
+        below = [r["fast_below_gurobi"] for r in recs if "fast_below_gurobi" in r]
+        ref = f"{sum(r['proven'] for r in recs)}/{len(recs)} proven"
+        rows.append(f"| {family} | {n} | {m} | {len(recs)} " + summarise("fast", recs)
+                    + summarise("exact", recs)[1:] + summarise("gurobi", recs)[1:]
+                    + f" {f'{sum(below)}/{len(below)}' if below else '-'} | {ref} |")
+        print(rows[-1], flush=True)
     return rows, records
+
+
+def plan_for(quick: bool, instances_per_row: int | None):
+    if quick:
+        sizes = {20: (5,), 100: (10,), 1000: (20,)}
+        real, adv = instances_per_row or 3, 1
+    else:
+        sizes = {20: (2, 5, 10), 50: (5, 10, 20), 100: (5, 10, 20), 200: (5, 10, 20), 500: (10, 20),
+                 1000: (5, 10, 20)}
+        real, adv = instances_per_row or 6, max(1, (instances_per_row or 6) // 2)
+    plan = []
+    for n, ms in sizes.items():
+        for m in ms:
+            plan.append(("realistic", n, m, real))
+            for fam in ("planted_trap", "near_ties", "clustered", "non_metric"):
+                if fam == "planted_trap" and (m < 4 or n < 2 * m + max(1, m // 2)):
+                    continue  # no trap of this size exists (see instances.planted_trap)
+                plan.append((fam, n, m, adv))
+    return plan
+
+
+def timing_only(seed: int, count: int = 20) -> int:
+    rng = np.random.default_rng(seed)
+    print(f"CPU: {cpu_name()}; load average {load_average()}; numpy call {call_overhead_us():.2f} us")
+    for n, m, limit in ((100, 10, 5e-3), (1000, 20, 50e-3)):
+        times = []
+        for k in range(count):
+            inst = make("realistic", rng, n, m)
+            run = lambda inst=inst, k=k: solve_selection(*inst.args(), rng=np.random.default_rng(k))  # noqa: E731
+            times.append(timed(run, repeat=3)[1])
+        med = float(np.median(times))
+        print(f"fast, realistic N={n}, M={m}: median {1e3 * med:.2f} ms, max {1e3 * max(times):.2f} ms "
+              f"over {count} instances (goal < {1e3 * limit:g} ms: {'PASS' if med < limit else 'MISS'})")
+    print(f"load average after {load_average()}; numpy call {call_overhead_us():.2f} us")
+    return 0
 
 
 def goal(label: str, value: str, ok: bool) -> str:
@@ -156,79 +248,119 @@ def goal(label: str, value: str, ok: bool) -> str:
 
 
 def write_results(section: str) -> None:
-    placeholder = "## Training\n\n(see bench_training.py; filled in separately)\n"
-    training = placeholder
-    if RESULTS.exists():
-        old = RESULTS.read_text()
-        i = old.find("## Training")
-        if i >= 0:
-            training = old[i:]
-    RESULTS.write_text("# Benchmark results\n\n" + section.rstrip() + "\n\n" + training)
+    """Replace the '## Selection' section of RESULTS.md (up to the next '## ' heading), keep the rest."""
+    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\n"
+    start = old.find("## Selection")
+    if start < 0:
+        RESULTS.write_text(old.rstrip() + "\n\n" + section.rstrip() + "\n")
+        return
+    nxt = old.find("\n## ", start + 1)
+    rest = old[nxt + 1:] if nxt >= 0 else ""
+    RESULTS.write_text(old[:start] + section.rstrip() + "\n\n" + rest)
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer sizes and instances, short time limits")
+    p.add_argument("--quick", action="store_true", help="a few sizes and instances (a few minutes)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--instances", type=int, default=None, help="instances per (N, M, alpha)")
+    p.add_argument("--instances", type=int, default=None, help="realistic instances per (family, N, M)")
+    p.add_argument("--time-limit", type=float, default=5.0, help="exact and gurobi limit (authors: 5 s)")
     p.add_argument("--exact-1000", action="store_true", help="also run the MILP at N = 1000 (slow)")
     p.add_argument("--no-write", action="store_true", help="print only, do not update RESULTS.md")
+    p.add_argument("--timing", action="store_true",
+                   help="only the two timing goals (realistic N=100, M=10 and N=1000, M=20; 20 instances "
+                        "each), printed, nothing written: for a quiet machine")
     args = p.parse_args(argv)
+    if args.timing:
+        return timing_only(args.seed)
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
-
-    if args.quick:
-        ns, ms, alphas, inst = (20, 100, 1000), (5, 10, 20), (0.1,), args.instances or 1
-        limits = lambda n: 5.0  # noqa: E731
-    else:
-        ns, ms, alphas, inst = (20, 50, 100, 200, 1000), (5, 10, 20), (0.1, 1.0), args.instances or 3
-        limits = lambda n: 30.0 if n <= 100 else 15.0  # noqa: E731
+    load_before = load_average()
+    overhead_before = call_overhead_us()
+    have_highs = importlib.util.find_spec("highspy") is not None
+    have_gurobi = importlib.util.find_spec("gurobipy") is not None
+    if not have_gurobi:
+        print("gurobipy not installed: no Gurobi column (pip install 'fedgs_lite[gurobi]')")
 
     print("(a) 3DG build and all-pairs shortest paths")
     g_rows, g_facts = bench_graph((100, 1000), fw_max=100, rng=rng)
-    print("\n(b) selection: fast vs exact")
-    s_rows, recs = bench_solvers(ns, ms, alphas, inst, limits, args.exact_1000, rng)
+    print("\n(b) selection: fast vs exact (HiGHS) vs gurobi")
+    s_rows, recs = bench_solvers(plan_for(args.quick, args.instances), args.time_limit, args.exact_1000,
+                                 have_gurobi, have_highs, args.seed)
 
     def fast_median(n, m):
-        ts = [r["fast_s"] for r in recs if r["n"] == n and r["m"] == m]
+        ts = [r["runs"]["fast"][1] for r in recs
+              if r["n"] == n and r["m"] == m and r["family"] == "realistic"]
         return float(np.median(ts)) if ts else float("nan")
 
-    proven = [r for r in recs if r["proven"]]
-    frac = np.mean([r["gap"] <= TOL for r in proven]) if proven else float("nan")
+    real = [r for r in recs if r["family"] == "realistic"]
+    adv = [r for r in recs if r["family"] != "realistic"]
+    real_near = np.mean([r["gaps"]["fast"] <= NEAR for r in real]) if real else float("nan")
+    adv_near = sum(r["gaps"]["fast"] <= NEAR for r in adv)
+    below = [r for r in recs if r.get("fast_below_gurobi")]
+    compared = [r for r in recs if "fast_below_gurobi" in r]
+    false_opt = [(r["family"], r["n"], r["m"], k) for r in recs for k in r["false_optimal"]]
+    claims = sum(r["runs"][k][0].status == "optimal" for r in recs for k in ("exact", "gurobi")
+                 if k in r["runs"])
     f100, f1000 = fast_median(100, 10), fast_median(1000, 20)
     b1000 = g_facts.get("build_1000", float("nan"))
     goals = ["| goal | measured | result |", "|---|---|---|",
              goal("3DG build, N=1000 < 2 s", f"{b1000:.2f} s", b1000 < 2),
-             goal("fast median, N=100, M=10 < 5 ms", f"{1e3 * f100:.2f} ms", f100 < 5e-3),
-             goal("fast median, N=1000, M=20 < 50 ms", f"{1e3 * f1000:.2f} ms", f1000 < 50e-3),
-             goal("fast within 0.5% where exact proved optimality >= 95%",
-                  f"{100 * frac:.1f}% of {len(proven)} instances", frac >= 0.95)]
+             goal("fast never worse than Gurobi-5s", f"worse on {len(below)} of {len(compared)} instances",
+                  bool(compared) and not below),
+             goal("fast within 0.1% of optimum / best known, realistic >= 99%",
+                  f"{100 * real_near:.1f}% of {len(real)}", real_near >= 0.99),
+             goal("fast within 0.1%, every adversarial instance", f"{adv_near} of {len(adv)}",
+                  adv_near == len(adv)),
+             goal("fast median, N=100, M=10 < 5 ms (realistic)", f"{1e3 * f100:.2f} ms", f100 < 5e-3),
+             goal("fast median, N=1000, M=20 < 50 ms (realistic)", f"{1e3 * f1000:.2f} ms", f1000 < 50e-3),
+             goal("every 'optimal' (exact, gurobi) within 1e-9 of the best known",
+                  f"{claims - len(false_opt)} of {claims} claims"
+                  + (f"; false: {false_opt}" if false_opt else ""),
+                  not false_opt)]
     if "fw_same_100" in g_facts:
         goals.append(goal("csgraph D equals Python Floyd-Warshall D (N=100)",
                           "same" if g_facts["fw_same_100"] else "different", g_facts["fw_same_100"]))
     print("\n" + "\n".join(goals))
     total = time.perf_counter() - t_start
-    print(f"\ntotal {total:.0f} s")
+    load_after = load_average()
+    overhead_after = call_overhead_us()
+    print(f"\ntotal {total:.0f} s; load average before {load_before}, after {load_after}; "
+          f"numpy call {overhead_before:.2f} / {overhead_after:.2f} us")
 
     cmd = "python benchmarks/bench_selection.py" + (" " + " ".join(sys.argv[1:]) if argv is None and
                                                     sys.argv[1:] else "")
+    versions = f"Python {platform.python_version()}, numpy {np.__version__}"
+    for mod in ("highspy", "gurobipy"):
+        if importlib.util.find_spec(mod):
+            from importlib.metadata import version
+            versions += f", {mod} {version(mod)}"
     section = "\n".join([
         "## Selection", "",
         f"Command: `{cmd}` (seed {args.seed}, total {total:.0f} s)  ",
-        f"CPU: {cpu_name()}; Python {platform.python_version()}, numpy {np.__version__}. "
-        "The machine was shared with other jobs, so times are indicative.", "",
+        f"CPU: {cpu_name()}; {versions}.  ",
+        f"Load average (1/5/15 min) before {load_before}, after {load_after}; one small numpy call "
+        f"(np.where on 100 floats) took {overhead_before:.2f} us before and {overhead_after:.2f} us after "
+        "(about 1.3 us when this CPU is quiet). The machine was shared with other jobs, so times are "
+        "indicative: `python benchmarks/bench_selection.py --timing` re-measures the two timing goals "
+        "alone on a quiet machine.", "",
         "### (a) 3DG build and all-pairs shortest paths", "",
         "Label-skew label distributions (2 of 10 classes per client), default epsilon 0.01, sigma 0.1. "
         "build_3dg includes the cosine similarity and the shortest paths "
-        "(the networkx graph is built on first use); "
-        "median of 3 runs.", "", *g_rows, "",
-        "### (b) Selection: fast (greedy + 1-swap) vs exact (cvxpy + HiGHS MILP)", "",
-        "All N clients available; D from a label-skew 3DG; counts ~ Binomial(rounds, M/N) with rounds "
-        "random in 5..59. Gap = (reference - fast) / (reference - M min u) (objective with u shifted "
-        "to min 0). Reference: the proven optimum; the MILP dual bound when exact hit its time limit "
-        "(an upper bound, so the gap shown is pessimistic); at N=1000 the MILP is skipped and the "
-        "reference is the best of 20 multi-start runs. Fast time: median of 5 runs per instance, then "
-        "median over instances.", "", *s_rows, "",
+        "(the networkx graph is built on first use); median of 3 runs.", "", *g_rows, "",
+        "### (b) Selection: fast vs exact (HiGHS) vs Gurobi, both exact solvers at the authors' "
+        f"{args.time_limit:g} s limit", "",
+        "Families (fedgs_lite.instances): *realistic* = the authors' 3DG on label-skew or Dirichlet label "
+        "distributions, N available of K = N / (0.5..1) clients (LN-0.5 probabilities), counts from a "
+        "simulated history of 5-100 rounds, alpha 0.1 or 1; *planted_trap* = metric, greedy + 1-swap from "
+        "every first client ends in a decoy set; *near_ties* = D = 1 - eps R (eps 1e-6..1e-10) with one "
+        "anchor pair at 0; *clustered* = Euclidean, tight Gaussian clusters; *non_metric* = uniform "
+        "random D. Gap = (reference - objective) / (reference - M min u). Reference = best objective "
+        "any run found (fast, exact, gurobi, and fast with 10x budget from 3 seeds). *at best* = gap <= "
+        "1e-9 (proven = status optimal). Fast time: median of 3 runs per instance; exact and gurobi: "
+        "one run, including the model build. *fast < gurobi*: instances where fast is below Gurobi-5s "
+        "by more than 1e-9. Gurobi runs with its default threads; exact (HiGHS) with one thread.", "",
+        *s_rows, "",
         "### Goals", "", *goals, ""])
     if not args.no_write:
         write_results(section)

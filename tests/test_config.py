@@ -19,7 +19,7 @@ def tiny(**kw) -> ExperimentConfig:
     (dict(dataset="imagenet"), "unknown dataset"),
     (dict(mode="NOPE-0.1"), "availability mode"),
     (dict(sampler="random"), "unknown sampler"),
-    (dict(solver="gurobi"), "unknown solver"),
+    (dict(solver="cplex"), "unknown solver"),
     (dict(clients_per_round=0), "clients_per_round"),
     (dict(clients_per_round=31), "exceeds num_clients"),
     (dict(rounds=0), "rounds"),

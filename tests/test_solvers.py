@@ -1,20 +1,32 @@
+import importlib.util
 import itertools
 
 import numpy as np
 import pytest
 
+from fedgs_lite import instances
+from fedgs_lite import solvers as S
 from fedgs_lite.graph import build_3dg, label_features
 from fedgs_lite.objective import count_penalty, fedgs_objective, relative_gap
-from fedgs_lite.solvers import METHODS, SelectionResult, solve_selection
+from fedgs_lite.solvers import METHODS, SelectionResult, compare_solvers, greedy_swap, solve_selection
 
-has_highs = True
-try:
-    import cvxpy as cp
+has_highs = importlib.util.find_spec("highspy") is not None
+needs_highs = pytest.mark.skipif(not has_highs, reason="highspy (HiGHS) not installed: pip install highspy")
 
-    has_highs = cp.HIGHS in cp.installed_solvers()
-except ImportError:  # pragma: no cover - depends on the environment
-    has_highs = False
-needs_highs = pytest.mark.skipif(not has_highs, reason="cvxpy with HiGHS not installed")
+
+def _gurobi_problem() -> str | None:
+    """Why the gurobi tests cannot run here, or None when gurobipy and its licence work."""
+    if importlib.util.find_spec("gurobipy") is None:
+        return "gurobipy not installed: pip install 'fedgs_lite[gurobi]'"
+    try:
+        solve_selection(np.ones((3, 3)) - np.eye(3), np.zeros(3), 0.1, 2, "gurobi", time_limit=1)
+    except Exception as err:  # noqa: BLE001 - any licence or installation problem means: skip
+        return f"gurobipy does not work here: {err}"
+    return None
+
+
+GUROBI_PROBLEM = _gurobi_problem()
+needs_gurobi = pytest.mark.skipif(GUROBI_PROBLEM is not None, reason=str(GUROBI_PROBLEM))
 
 
 def instance(rng, n, classes=10, rounds=20):
@@ -34,6 +46,11 @@ def random_metric(rng, n):
     return np.linalg.norm(p[:, None] - p[None], axis=-1)
 
 
+def brute_value(d, u, alpha, m):
+    return max(fedgs_objective(c, d, u, alpha, m) for c in itertools.combinations(range(len(u)), m))
+
+
+# ---------------------------------------------------------------- the objective
 def test_count_penalty_matches_formula(rng):
     counts = rng.integers(0, 10, 15)
     avail = np.array([0, 3, 4, 9, 14])
@@ -76,11 +93,17 @@ def test_objective_by_hand():
     assert fedgs_objective([1], d, u, alpha, 1) == pytest.approx(-1.0)  # no pairs, no division by 0
 
 
+def test_relative_gap():
+    u = np.array([-1.0, 0.0, 2.0])
+    assert relative_gap(3.0, 3.0, u, 2) == 0.0
+    assert relative_gap(2.0, 3.0, u, 2) == pytest.approx(1.0 / 5.0)  # shifted bound = 3 + 2
+    assert relative_gap(0.0, 0.0, np.zeros(3), 2) == 0.0
+
+
+# ---------------------------------------------------------------- fast
 @pytest.mark.parametrize("seed", range(6))
-def test_fast_matches_brute_on_small_instances_and_never_beats_it(seed):
+def test_fast_finds_the_optimum_on_small_instances(seed):
     rng = np.random.default_rng(seed)
-    hits = 0
-    total = 0
     for n in (6, 9, 12):
         d = random_metric(rng, n) if seed % 2 else instance(rng, n)[0]
         counts = rng.integers(0, 8, n)
@@ -89,44 +112,79 @@ def test_fast_matches_brute_on_small_instances_and_never_beats_it(seed):
                 u = count_penalty(counts, np.arange(n), m)
                 fast = solve_selection(d, u, alpha, m, "fast")
                 brute = solve_selection(d, u, alpha, m, "brute")
-                assert fast.objective <= brute.objective + 1e-12
-                assert fast.status == "heuristic" and fast.bound is None
+                assert fast.status == "heuristic" and fast.bound is None and fast.gap is None
                 assert brute.status == "optimal"
-                hits += fast.objective >= brute.objective - 1e-9
-                total += 1
-    assert hits / total >= 0.9
+                assert fast.objective <= brute.objective + 1e-12
+                assert relative_gap(fast.objective, brute.objective, u, m) <= 1e-12, (n, m, alpha)
+
+
+@pytest.mark.parametrize("n, m", [(24, 6), (40, 8), (100, 10)])
+def test_fast_escapes_a_planted_trap_that_greedy_swap_cannot(n, m):
+    for seed in range(3):
+        inst = instances.planted_trap(np.random.default_rng(seed), n, m)
+        d, u, alpha, _ = inst.args()
+        planted = fedgs_objective(inst.planted, d, u, alpha, m)
+        trapped = greedy_swap(d, u, alpha, m)  # from every client as first pick
+        assert relative_gap(trapped.objective, planted, u, m) > 0.05
+        assert np.isin(trapped.selected, inst.decoy).mean() >= 0.5  # it ended among the decoys
+        fast = solve_selection(d, u, alpha, m)
+        np.testing.assert_array_equal(fast.selected, inst.planted)
+        # and the planted set really is the optimum
+        if n == 24:
+            assert solve_selection(d, u, alpha, m, "brute").objective == pytest.approx(planted, rel=1e-12)
+
+
+def test_tabu_walks_out_of_the_decoy_optimum_on_its_own():
+    """Without the look-ahead construction: tabu search from the decoy set (a 1-swap local optimum)."""
+    inst = instances.planted_trap(np.random.default_rng(0), 24, 6)
+    p = S._condition(*inst.args())
+    decoy_opt = S._local_search(p.w, p.u, inst.decoy[: inst.m])
+    assert set(decoy_opt) <= set(inst.decoy)  # a genuine local optimum inside the decoys
+    sel = S._tabu(p.w, p.u, decoy_opt, 300, np.random.default_rng(0), p.bound())
+    np.testing.assert_array_equal(sel, inst.planted)
+
+
+def test_fast_is_deterministic_per_seed(rng):
+    insts = [instances.realistic(np.random.default_rng(1), 120, 10, alpha=1.0),
+             instances.non_metric(np.random.default_rng(2), 150, 12)]
+    for inst in insts:
+        a = solve_selection(*inst.args(), rng=np.random.default_rng(7))
+        b = solve_selection(*inst.args(), rng=np.random.default_rng(7))
+        np.testing.assert_array_equal(a.selected, b.selected)
+        c = solve_selection(*inst.args())
+        e = solve_selection(*inst.args())
+        np.testing.assert_array_equal(c.selected, e.selected)
+        # the caller's generator moves on by the same amount: the next draw agrees too
+        r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
+        solve_selection(*inst.args(), rng=r1)
+        solve_selection(*inst.args(), rng=r2)
+        assert r1.random() == r2.random()
+
+
+def test_fast_never_below_greedy_swap_and_more_starts_never_hurt(rng):
+    for _ in range(4):
+        d = random_metric(rng, 60)
+        u = rng.normal(size=60) * 0.01
+        plain = greedy_swap(d, u, 1.0, 8, firsts=[0, 1])
+        fast = solve_selection(d, u, 1.0, 8)
+        assert fast.objective >= plain.objective - 1e-12
+        assert fast.objective >= greedy_swap(d, u, 1.0, 8).objective - 1e-12
 
 
 def test_brute_really_is_the_maximum(rng):
     d = random_metric(rng, 8)
     u = rng.normal(size=8) * 0.1
     res = solve_selection(d, u, 1.0, 3, "brute")
-    best = max(fedgs_objective(c, d, u, 1.0, 3) for c in itertools.combinations(range(8), 3))
-    assert res.objective == pytest.approx(best)
+    assert res.objective == pytest.approx(brute_value(d, u, 1.0, 3))
     assert res.objective == pytest.approx(fedgs_objective(res.selected, d, u, 1.0, 3))
-
-
-@needs_highs
-@pytest.mark.parametrize("seed", range(3))
-def test_exact_equals_brute(seed):
-    rng = np.random.default_rng(100 + seed)
-    for n, m, alpha in ((7, 3, 0.1), (10, 4, 1.0), (12, 5, 5.0), (12, 2, 0.5)):
-        d = random_metric(rng, n) if seed == 0 else instance(rng, n)[0]
-        u = count_penalty(rng.integers(0, 6, n), np.arange(n), m)
-        exact = solve_selection(d, u, alpha, m, "exact", time_limit=20)
-        brute = solve_selection(d, u, alpha, m, "brute")
-        assert exact.status == "optimal"
-        assert exact.objective == pytest.approx(brute.objective, rel=1e-7, abs=1e-9)
-        assert exact.objective == pytest.approx(fedgs_objective(exact.selected, d, u, alpha, m))
-        assert exact.bound >= exact.objective - 1e-9
-        assert exact.gap == pytest.approx(0.0, abs=1e-6)
-        assert exact.selected.size == m
 
 
 @pytest.mark.parametrize("method", METHODS)
 def test_selection_shape_distinct_sorted(rng, method):
     if method == "exact" and not has_highs:
-        pytest.skip("cvxpy with HiGHS not installed")
+        pytest.skip("highspy not installed")
+    if method == "gurobi" and GUROBI_PROBLEM is not None:
+        pytest.skip(GUROBI_PROBLEM)
     d, counts = instance(rng, 11)
     for m in (1, 3, 11, 15):
         u = count_penalty(counts, np.arange(11), m)
@@ -138,6 +196,7 @@ def test_selection_shape_distinct_sorted(rng, method):
         assert np.unique(sel).size == sel.size
         assert np.all(np.diff(sel) > 0)
         assert sel.min() >= 0 and sel.max() < 11
+        assert res.objective == pytest.approx(fedgs_objective(sel, d, u, 0.1, min(m, 11)), rel=1e-12)
 
 
 def test_m_one_picks_best_u_and_m_all_takes_everyone():
@@ -154,6 +213,13 @@ def test_m_one_picks_best_u_and_m_all_takes_everyone():
     np.testing.assert_array_equal(single.selected, [0])
 
 
+def test_all_equal_coefficients_do_not_break_the_conditioning():
+    d = np.ones((7, 7)) - np.eye(7)
+    res = solve_selection(d, np.full(7, 0.25), 0.5, 3)
+    assert res.selected.size == 3
+    assert res.objective == pytest.approx(0.5 + 0.75)
+
+
 def test_disconnected_graph_prefers_spreading_over_components():
     # two tight clusters, unreachable from each other: D = 1 across. The authors' normalisation
     # divides by the largest finite (here: within-cluster) distance, so some inner pairs reach 1 too.
@@ -167,20 +233,232 @@ def test_disconnected_graph_prefers_spreading_over_components():
         assert 0 < np.sum(sel < 3) < 3  # both components are represented
 
 
-def test_fast_multi_start_is_at_least_as_good(rng):
-    for _ in range(5):
-        d = random_metric(rng, 40)
-        u = rng.normal(size=40) * 0.01
-        one = solve_selection(d, u, 1.0, 8, "fast")
-        many = solve_selection(d, u, 1.0, 8, "fast", starts=5, rng=np.random.default_rng(0))
-        assert many.objective >= one.objective - 1e-12
+# ---------------------------------------------------------------- scale invariance
+SCALES = (1e-8, 3.7e-6, 1e-3, 1.0, 41.0, 1e5, 1e8)
 
 
-def test_relative_gap():
-    u = np.array([-1.0, 0.0, 2.0])
-    assert relative_gap(3.0, 3.0, u, 2) == 0.0
-    assert relative_gap(2.0, 3.0, u, 2) == pytest.approx(1.0 / 5.0)  # shifted bound = 3 + 2
-    assert relative_gap(0.0, 0.0, np.zeros(3), 2) == 0.0
+@pytest.mark.parametrize("method", ["fast", "exact", "brute"])
+def test_scaling_u_and_alpha_together_changes_nothing(method):
+    if method == "exact" and not has_highs:
+        pytest.skip("highspy not installed")
+    rng = np.random.default_rng(5)
+    n = 12 if method == "brute" else 30
+    cases = [(random_metric(rng, n), rng.normal(size=n) * 0.05, 0.7, 5),
+             (*instances.planted_trap(rng, n, 5).args(),)]
+    for d, u, alpha, m in cases:
+        base = solve_selection(d, u, alpha, m, method, time_limit=30)
+        for c in SCALES:
+            r = solve_selection(d, u * c, alpha * c, m, method, time_limit=30)
+            np.testing.assert_array_equal(r.selected, base.selected)
+            assert r.status == base.status
+            assert r.objective == pytest.approx(c * base.objective, rel=1e-9)
+            if base.gap is not None:
+                assert r.gap == pytest.approx(base.gap, abs=1e-9)
+
+
+# ---------------------------------------------------------------- exact (HiGHS)
+@needs_highs
+@pytest.mark.parametrize("seed", range(3))
+def test_exact_equals_brute(seed):
+    rng = np.random.default_rng(100 + seed)
+    for n, m, alpha in ((7, 3, 0.1), (10, 4, 1.0), (12, 5, 5.0), (12, 2, 0.5)):
+        d = random_metric(rng, n) if seed == 0 else instance(rng, n)[0]
+        u = count_penalty(rng.integers(0, 6, n), np.arange(n), m)
+        exact = solve_selection(d, u, alpha, m, "exact", time_limit=20)
+        brute = solve_selection(d, u, alpha, m, "brute")
+        assert exact.status == "optimal"
+        assert relative_gap(exact.objective, brute.objective, u, m) <= 1e-9
+        assert exact.objective == pytest.approx(fedgs_objective(exact.selected, d, u, alpha, m), rel=1e-12)
+        assert exact.bound >= exact.objective
+        assert exact.gap <= 1e-9
+        assert exact.selected.size == m
+
+
+@needs_highs
+def test_exact_on_a_trap_is_optimal_and_matches_the_planted_set():
+    inst = instances.planted_trap(np.random.default_rng(3), 40, 8)
+    res = solve_selection(*inst.args(), "exact", time_limit=60)
+    assert res.status == "optimal"
+    np.testing.assert_array_equal(res.selected, inst.planted)
+
+
+@needs_highs
+def test_exact_fallback_on_a_time_limit_is_never_below_fast():
+    for seed in range(3):
+        inst = instances.non_metric(np.random.default_rng(seed), 150, 15)
+        fast = solve_selection(*inst.args(), rng=np.random.default_rng(seed))
+        ex = solve_selection(*inst.args(), "exact", time_limit=0.05, rng=np.random.default_rng(seed))
+        assert ex.status in ("time_limit", "optimal")
+        assert ex.objective >= fast.objective
+        if ex.bound is not None:
+            assert ex.bound >= ex.objective
+            assert ex.gap >= 0
+
+
+def test_exact_fallback_uses_the_full_fast_search_when_the_solver_has_nothing(monkeypatch):
+    inst = instances.planted_trap(np.random.default_rng(1), 60, 8)
+    monkeypatch.setattr(S, "_milp_highs", lambda p, limit, start: (None, None, False))
+    ex = solve_selection(*inst.args(), "exact", time_limit=1)
+    assert ex.status == "time_limit" and ex.bound is None and ex.gap is None
+    np.testing.assert_array_equal(ex.selected, inst.planted)  # greedy + swap alone would be trapped
+
+
+def test_a_bound_below_a_known_objective_is_dropped_not_reported(monkeypatch):
+    inst = instances.non_metric(np.random.default_rng(4), 40, 6)
+    fast = solve_selection(*inst.args())
+    # a "solver" that returns a worse set and claims a bound below the fast objective: numerics gone wrong
+    monkeypatch.setattr(S, "_milp_highs", lambda p, limit, start: (np.arange(6), 1e-3, True))
+    ex = solve_selection(*inst.args(), "exact")
+    assert ex.status == "unproven" and ex.bound is None
+    assert ex.objective >= fast.objective
+
+
+def test_optimal_is_claimed_only_within_tolerance_of_the_bound(monkeypatch):
+    inst = instances.non_metric(np.random.default_rng(4), 40, 6)
+    p = S._condition(*inst.args())
+    best = p.value(S._fast(p, S.FAST_STARTS, None, None))
+    for extra, status in ((0.0, "optimal"), (S.OPTIMAL_TOL * best / 2, "optimal"),
+                          (1e-6 * best, "unproven")):
+        monkeypatch.setattr(S, "_milp_highs", lambda p, limit, start, b=best + extra: (None, b, True))
+        assert solve_selection(*inst.args(), "exact").status == status
+
+
+@needs_highs
+@pytest.mark.parametrize("eps", [1e-5, 1e-8, 1e-10, 1e-12])
+def test_exact_status_is_honest_on_near_ties(eps):
+    """Every subset within ~eps of the optimum; one pair at distance 0 keeps the conditioning from
+    removing the common part, so the solver's tolerances meet the ties head on."""
+    claimed = 0
+    for seed in range(3):
+        inst = instances.near_ties(np.random.default_rng(seed), 12, 4, eps=eps, anchor=True)
+        d, u, alpha, m = inst.args()
+        opt = solve_selection(d, u, alpha, m, "brute").objective
+        ex = solve_selection(d, u, alpha, m, "exact", time_limit=30)
+        assert ex.objective == pytest.approx(fedgs_objective(ex.selected, d, u, alpha, m), rel=1e-14)
+        if ex.bound is not None:
+            assert ex.bound >= ex.objective
+        if ex.status == "optimal":
+            claimed += 1
+            assert relative_gap(ex.objective, opt, u, m) <= 1e-9
+            assert ex.bound >= opt - 1e-12 * abs(opt)
+    assert claimed >= 1
+
+
+def test_exact_without_highspy_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "highspy" or name.startswith("highspy."):
+            raise ImportError("No module named 'highspy'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    d = np.array([[0, 1.0, 1.0], [1.0, 0, 1.0], [1.0, 1.0, 0]])
+    with pytest.raises(ImportError, match="pip install highspy"):
+        solve_selection(d, np.zeros(3), 0.1, 2, "exact")
+
+
+@needs_highs
+def test_exact_time_limit_reports_status_and_bound(rng):
+    d = random_metric(rng, 60)
+    u = rng.normal(size=60) * 1e-3
+    res = solve_selection(d, u, 1.0, 12, "exact", time_limit=0.05)
+    assert res.status in ("optimal", "time_limit")
+    assert res.selected.size == 12
+    if res.bound is not None:
+        assert res.bound >= res.objective
+        assert res.gap >= 0
+
+
+@needs_highs
+def test_exact_solver_prints_no_solver_banner():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from fedgs_lite.solvers import solve_selection; "
+            "d = np.ones((6, 6)) - np.eye(6); d[0, 1] = d[1, 0] = 0.5; "
+            "r = solve_selection(d, np.zeros(6), 0.1, 3, method='exact'); print('status', r.status)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "status optimal"
+
+
+# ---------------------------------------------------------------- gurobi
+@needs_gurobi
+@needs_highs
+def test_gurobi_and_highs_agree_on_small_instances():
+    rng = np.random.default_rng(11)
+    for n, m, alpha in ((10, 3, 0.1), (14, 5, 1.0), (16, 4, 10.0)):
+        d, counts = instance(rng, n)
+        u = count_penalty(counts, np.arange(n), m)
+        gu = solve_selection(d, u, alpha, m, "gurobi", time_limit=30)
+        hi = solve_selection(d, u, alpha, m, "exact", time_limit=30)
+        assert gu.status == hi.status == "optimal"
+        assert relative_gap(gu.objective, hi.objective, u, m) <= 1e-9
+        assert relative_gap(hi.objective, gu.objective, u, m) <= 1e-9
+        assert gu.bound >= gu.objective
+    inst = instances.planted_trap(np.random.default_rng(2), 24, 6)
+    gu = solve_selection(*inst.args(), "gurobi", time_limit=30)
+    np.testing.assert_array_equal(gu.selected, inst.planted)
+
+
+@needs_gurobi
+def test_gurobi_beyond_the_pip_licence_fails_with_one_clear_message():
+    inst = instances.non_metric(np.random.default_rng(0), 201, 5)
+    try:
+        res = solve_selection(*inst.args(), "gurobi", time_limit=0.5)
+    except S.GurobiLicenceError as err:
+        assert "200" in str(err) and "10010" in str(err) and "\n" not in str(err)
+    else:
+        assert res.selected.size == 5
+        pytest.skip("a full Gurobi licence is installed: no size limit to test")
+
+
+@needs_gurobi
+def test_gurobi_prints_nothing():
+    import subprocess
+    import sys
+
+    code = ("import numpy as np; from fedgs_lite.solvers import solve_selection; "
+            "d = np.ones((6, 6)) - np.eye(6); d[0, 1] = d[1, 0] = 0.5; "
+            "r = solve_selection(d, np.zeros(6), 0.1, 3, method='gurobi'); print('status', r.status)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "status optimal"
+
+
+def test_gurobi_without_gurobipy_says_how_to_install(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def fake_import(name, *args, **kwargs):
+        if name == "gurobipy" or name.startswith("gurobipy."):
+            raise ImportError("No module named 'gurobipy'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", fake_import)
+    monkeypatch.setattr(S, "_GUROBI_ENV", None)
+    d = np.array([[0, 1.0, 1.0], [1.0, 0, 1.0], [1.0, 1.0, 0]])
+    with pytest.raises(ImportError, match=r"pip install gurobipy .*fedgs_lite\[gurobi\]"):
+        solve_selection(d, np.zeros(3), 0.1, 2, "gurobi")
+
+
+# ---------------------------------------------------------------- side by side
+def test_compare_solvers_side_by_side_on_a_trap():
+    inst = instances.planted_trap(np.random.default_rng(0), 20, 5)
+    cmp = compare_solvers(*inst.args(), methods=("fast", "brute"))
+    assert list(cmp.results) == ["fast", "brute"]
+    assert cmp.exact.method == "brute" and cmp.exact.status == "optimal"
+    assert cmp.reference == pytest.approx(cmp.exact.objective)
+    assert cmp.gap == pytest.approx(0.0, abs=1e-12) and cmp.same_selection
+    table = cmp.table()
+    assert "fast" in table and "brute" in table and "optimal" in table
+    # the default pair: fast and one exact method, as the explorers use it
+    two = compare_solvers(*inst.args(), exact_method="brute")
+    assert set(two.results) == {"fast", "brute"} and two.gap >= 0
+    with pytest.raises(ValueError, match="unknown method"):
+        compare_solvers(*inst.args(), methods=("fast", "cplex"))
 
 
 def test_bad_inputs_raise():
@@ -201,45 +479,6 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="symmetric"):
         solve_selection(np.array([[0, 1.0], [0.5, 0]]), u, 0.1, 1)
     with pytest.raises(ValueError, match="unknown method"):
-        solve_selection(d, u, 0.1, 1, "gurobi")
+        solve_selection(d, u, 0.1, 1, "cplex")
     with pytest.raises(ValueError, match="too many"):
         solve_selection(np.zeros((60, 60)), np.zeros(60), 0.1, 30, "brute")
-
-
-def test_exact_without_cvxpy_says_how_to_install(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def fake_import(name, *args, **kwargs):
-        if name == "cvxpy" or name.startswith("cvxpy."):
-            raise ImportError("No module named 'cvxpy'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", fake_import)
-    d = np.array([[0, 1.0, 1.0], [1.0, 0, 1.0], [1.0, 1.0, 0]])
-    with pytest.raises(ImportError, match="pip install cvxpy highspy"):
-        solve_selection(d, np.zeros(3), 0.1, 2, "exact")
-
-
-@needs_highs
-def test_exact_time_limit_reports_status_and_bound(rng):
-    d = random_metric(rng, 60)
-    u = rng.normal(size=60) * 1e-3
-    res = solve_selection(d, u, 1.0, 12, "exact", time_limit=0.05)
-    assert res.status in ("optimal", "time_limit")
-    assert res.selected.size == 12
-    if res.status == "time_limit" and res.bound is not None:
-        assert res.bound >= res.objective - 1e-9
-        assert res.gap >= 0
-
-
-def test_exact_solver_prints_no_solver_banner():
-    import subprocess
-    import sys
-
-    code = ("import numpy as np; from fedgs_lite.solvers import solve_selection; "
-            "d = np.ones((6, 6)) - np.eye(6); "
-            "r = solve_selection(d, np.zeros(6), 0.1, 3, method='exact'); print('status', r.status)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "status optimal"
