@@ -220,22 +220,22 @@ def run_reproduce(plans, args: argparse.Namespace) -> int:
 
     out, dev = Path(args.out), device_name(args.device)
     check_configs([p.config for p in plans])
+    runner = grid_flags.grid_runner(args)  # a missing engine is refused before any folder is made
     check_output_folder(args.out)
     with lock_folder(out, "grid folder"):
         remove_orphaned_temps(out)
-        return train_grid(plans, args, out, dev)
+        return train_grid(plans, args, out, dev, runner)
 
 
-def train_grid(plans, args: argparse.Namespace, out: Path, dev: str) -> int:
+def train_grid(plans, args: argparse.Namespace, out: Path, dev: str, runner) -> int:
     from fedgs_lite.grid import GRID_LOG, grid_calls, log_grid_call
     from fedgs_lite.summary import compare_rankings, format_summary, load_runs, summarise, write_summary
 
     deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
     started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
     try:
-        report = grid_flags.grid_runner(args)(plans, out, progress=not args.no_progress,
-                                              cohorts=not args.no_cohorts, cohort_size=args.cohort_size,
-                                              deadline=deadline)
+        report = runner(plans, out, progress=not args.no_progress, cohorts=not args.no_cohorts,
+                        cohort_size=args.cohort_size, deadline=deadline)
     except KeyboardInterrupt:
         log_grid_call(out, started=started, device=dev, wall_time=time.perf_counter() - t0, interrupted=True)
         raise

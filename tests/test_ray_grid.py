@@ -46,6 +46,8 @@ def run_files(out: Path) -> dict[str, dict[str, object]]:
     for rd in sorted((Path(out) / RUNS_DIR).iterdir()):
         files: dict[str, object] = {}
         for f in sorted(rd.iterdir()):
+            if f.name.startswith("."):  # housekeeping (the folder lock), not a result: never sent by a task
+                continue
             if f.name == HISTORY_FILE:
                 files[f.name] = {k: v for k, v in json.loads(f.read_text()).items() if k not in TIMING}
             elif f.name == MODEL_FILE:
