@@ -14,8 +14,8 @@ __version__ = "0.1.0"
 _BY_MODULE = {
     "data": ("Dataset", "load_dataset", "make_synthetic", "DATASETS"),
     "readers": ("resolve_data_roots",),
-    "partitions": ("FederatedDataset", "partition", "federate", "describe", "label_distributions", "SCHEMES",
-                   "dirichlet_alpha_from_skew"),
+    "partitions": ("FederatedDataset", "partition", "federate", "describe", "label_distributions", "SCHEMES"),
+    "partitions_dist4": ("dirichlet_alpha_from_skew", "dirichlet_lognormal_parts", "lognormal_client_sizes"),
     "masks": ("Availability", "ClientStats", "availability_summary"),
     "availability": ("make_availability", "register_mode", "unregister_mode", "parse_mode", "MODES",
                      "describe_mode", "available_modes", "FEDGS_DEFAULT_BETAS", "FLGO_DEFAULT_BETAS"),

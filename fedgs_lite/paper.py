@@ -14,7 +14,7 @@ Every value names its source, with file and line. Sources, in order of authority
 - "easyfl:<file>@<commit>": the authors' framework their tasks are generated with (the FedGS copy
   stores no `benchmark/toolkits.py` nor synthetic generator): dist 1 = each client holds
   max(1, int((1 - skew) * C)) labels (2 for skew 0.79, C = 10), dist 4 = Dirichlet label skew with
-  lognormal sizes (`fedgs_lite.partitions.dirichlet_lognormal_parts`), dist 10 = Synthetic(skew, skew);
+  lognormal sizes (`fedgs_lite.partitions_dist4`), dist 10 = Synthetic(skew, skew);
 - "assumed: not found in sources": our choice, with the reason.
 
 Learning rate: the authors' default `lr_scheduler = -1` keeps it constant (fflow.py:34,
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fedgs_lite.partitions import dirichlet_alpha_from_skew
+from fedgs_lite.partitions_dist4 import dirichlet_alpha_from_skew
 
 PAPER = "Wang et al., FedGS, AAAI 2023 (arXiv 2211.13975)"
 SOURCE_REPO = "github.com/WwZzz/FedGS@55cc89d0"

@@ -15,11 +15,11 @@ from fedgs_lite.data import SYNTHETIC_DEMO, SYNTHETIC_PAPER, Dataset, load_datas
 from fedgs_lite.degenerate import degenerate_reason
 from fedgs_lite.graph import build_3dg, cosine_similarity, label_features, oracle_features
 from fedgs_lite.models import make_model
-from fedgs_lite.partitions import (
+from fedgs_lite.partitions import partition
+from fedgs_lite.partitions_dist4 import (
     dirichlet_alpha_from_skew,
     dirichlet_lognormal_parts,
     lognormal_client_sizes,
-    partition,
 )
 
 
