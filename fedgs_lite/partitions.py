@@ -72,6 +72,14 @@ class FederatedDataset:
     def label_distributions(self) -> np.ndarray:
         return label_distributions(self.label_histograms)
 
+    @cached_property
+    def valid_label_histograms(self) -> np.ndarray:
+        """(N, C) label counts of the validation parts (zeros without a hold-out)."""
+        if self.valid_indices is None:
+            return np.zeros_like(self.label_histograms)
+        y, c = self.dataset.y_train, self.dataset.num_classes
+        return np.stack([np.bincount(y[idx], minlength=c) for idx in self.valid_indices]).astype(np.int64)
+
     def client_valid_data(self, client: int) -> tuple[np.ndarray, np.ndarray]:
         """(x, y) held-out validation arrays of one client (empty without a hold-out)."""
         idx = np.zeros(0, np.int64) if self.valid_indices is None else self.valid_indices[client]
@@ -204,17 +212,20 @@ def resolve_scheme(scheme: str, dataset: str) -> str:
 
 def federate(dataset: str, num_clients: int, scheme: str = "auto", *, seed: int = 0,
              rng: np.random.Generator | None = None, root=None, download: bool = True,
-             synthetic_alpha: float = 0.5, synthetic_beta: float = 0.5, **scheme_options) -> FederatedDataset:
+             synthetic_alpha: float = 0.5, synthetic_beta: float = 0.5, synthetic: dict | None = None,
+             **scheme_options) -> FederatedDataset:
     """Load `dataset` and split it among `num_clients` clients: the one load-and-partition of the kit.
 
     `seed` draws the dataset (synthetic generation, the digits split), `rng` the partition (default:
-    `default_rng(seed)`). Synthetic data is generated with one natural client per requested client.
-    `scheme_options` go to `partition` (classes_per_client, dirichlet_alpha, size_sigma).
+    `default_rng(seed)`). Synthetic data is generated with one natural client per requested client;
+    `synthetic` adds make_synthetic's size and split options (e.g. data.SYNTHETIC_PAPER).
+    `scheme_options` go to `partition` (classes_per_client, dirichlet_alpha, skew, size_sigma, holdout).
     """
     key = canonical_name(dataset)
     options = {}
     if key == "synthetic":
-        options = dict(num_clients=num_clients, alpha=synthetic_alpha, beta=synthetic_beta)
+        options = dict(num_clients=num_clients, alpha=synthetic_alpha, beta=synthetic_beta,
+                       **(synthetic or {}))
     data = load_dataset(key, root, download=download, seed=seed, **options)
     rng = np.random.default_rng(seed) if rng is None else rng
     return partition(data, num_clients, resolve_scheme(scheme, key), rng=rng, **scheme_options)
