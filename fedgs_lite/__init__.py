@@ -37,6 +37,7 @@ _BY_MODULE = {
     "loop": ("run_experiment", "run_cohort", "group_cohorts"),
     "report": ("compare", "comparison_rows", "comparison_table", "plot_learning_curves"),
     "grid": ("grid_cells", "plan_grid", "run_grid"),
+    "heterogeneity": ("study_cells", "heterogeneity_rows", "heterogeneity_figure", "write_heterogeneity"),
     "budget": ("grid_budget", "format_budget"),
     "summary": ("load_runs", "summarise", "read_summary", "format_summary", "compare_rankings"),
     "summary_files": ("write_summary", "accuracy_figure", "counts_figure"),

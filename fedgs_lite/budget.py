@@ -42,8 +42,9 @@ def run_flops(p: PlannedRun) -> dict[str, float]:
     3x the forward FLOPs; MD's repeated picks and rounds with fewer than M available clients only lower
     it. poc: Power-of-Choice evaluates the global model on every candidate's validation part (its
     training data without a hold-out) each round (all clients counted as available). graph: FedGS's
-    round-0 pass, when its 3DG uses update/logit features. eval: the test set and every client's
-    validation part after every `eval_every` rounds and before round 1.
+    round-0 pass, when its 3DG uses update/logit features (label and oracle features cost nothing).
+    eval: the test set and every client's validation part after every `eval_every` rounds and before
+    round 1.
     """
     c = p.config
     n_data, n_test, shape = data_shape(p)
@@ -58,7 +59,7 @@ def run_flops(p: PlannedRun) -> dict[str, float]:
     if c.sampler == "poc":
         candidates = c.num_clients if c.poc_d is None else c.poc_d
         poc = c.rounds * candidates * (n_valid or n_train) / c.num_clients * fwd
-    round0_pass = c.sampler == "fedgs" and c.graph_features != "label"
+    round0_pass = c.sampler == "fedgs" and c.graph_features in ("update", "logit")
     graph = c.num_clients * per_client * 3 * fwd if round0_pass else 0.0
     evals = c.rounds // c.eval_every + (0 if c.rounds % c.eval_every == 0 else 1) + 1
     return dict(train=train, poc=poc, graph=graph, eval=evals * (n_test + n_valid) * fwd)
