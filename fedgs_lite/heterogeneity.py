@@ -5,9 +5,10 @@ on Fashion-MNIST, 100 clients, LDF-0.9, on the authors' `dist 4` partitions at s
 (`paper.HETEROGENEITY`, with every setting's source). `study_cells` plans those cells (grid cells with a
 skew; `python -m fedgs_lite reproduce --study heterogeneity` runs them), `heterogeneity_rows` reduces
 the finished runs to one row per (method, skew) beside the authors' number, `orderings` compares the
-methods' order at each skew, `heterogeneity_figure` draws it like theirs and `write_heterogeneity`
-writes heterogeneity.csv/.md/.png. Whether the authors' values are minimum test losses or losses at
-the best-validation round is not recorded, so both of ours are shown.
+methods' order at each skew, `paired_wins` compares FedGS with each method seed by seed,
+`heterogeneity_figure` draws it like theirs and `write_heterogeneity` writes heterogeneity.csv/.md/.png.
+Whether the authors' values are minimum test losses or losses at the best-validation round is not
+recorded, so both of ours are shown.
 """
 
 from __future__ import annotations
@@ -42,15 +43,16 @@ def study_cells(seeds: Sequence[int] = range(paper.SEEDS), samplers: Sequence[st
     if bad or not samplers:
         raise ValueError(f"the heterogeneity study compares {', '.join(METHODS)}; got {list(samplers)}")
     key, _ = parse_mode(STUDY.mode)
-    assert paper.MODE_SPECS[key] == STUDY.mode
+    if paper.MODE_SPECS[key] != STUDY.mode:  # the grid's cells run MODE_SPECS[key]
+        raise ValueError(f"paper.MODE_SPECS[{key!r}] is {paper.MODE_SPECS[key]}; the study runs {STUDY.mode}")
     return [Cell(STUDY.dataset, key, s, int(seed), skew) for skew in STUDY.skews for s in samplers
             for seed in seeds]
 
 
 def skew_tick(skew: float) -> str:
-    """The authors' tick label of a skew (fedgs:niid_degree_plot.py:19): Dirichlet(alpha)."""
+    """The authors' tick label of a skew (fedgs:niid_degree_plot.py:19), Dirichlet(alpha), on two lines."""
     alpha = STUDY.dirichlet_alphas[STUDY.skews.index(skew)] if skew in STUDY.skews else None
-    return "Dirichlet(inf)" if alpha is None or alpha > 1000 else f"Dirichlet({alpha:.2f})"
+    return "Dirichlet\n(inf)" if alpha is None or alpha > 1000 else f"Dirichlet\n({alpha:.2f})"
 
 
 def study_runs(runs: Sequence[RunResult]) -> list[RunResult]:
@@ -107,6 +109,26 @@ def orderings(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def paired_wins(runs: Sequence[RunResult], stat: str = "min_test_loss") -> list[dict[str, Any]]:
+    """Per (dataset, skew): in how many seeds FedGS's loss is below each other method's, and the mean
+    paired difference. Runs of one seed share the partition and the availability draws, so pairing by
+    seed removes the spread between the seeds' partitions."""
+    mine = study_runs(runs)
+    by = {(r.dataset_label, r.skew, r.sampler, r.seed): getattr(r, stat) for r in mine}
+    out = []
+    for label, skew in sorted({(r.dataset_label, r.skew) for r in mine}):
+        seeds = sorted(k for (lb, sk, m, k) in by if (lb, sk, m) == (label, skew, "fedgs"))
+        entry: dict[str, Any] = dict(dataset=label, skew=skew, seeds=len(seeds), versus={})
+        for other in (m for m in METHODS if m != "fedgs"):
+            diffs = [by[(label, skew, "fedgs", k)] - by[(label, skew, other, k)] for k in seeds
+                     if (label, skew, other, k) in by]
+            if diffs:
+                wins = int(np.sum(np.asarray(diffs) < 0))
+                entry["versus"][other] = (wins, len(diffs), float(np.mean(diffs)))
+        out.append(entry)
+    return out
+
+
 def heterogeneity_figure(rows: Sequence[dict[str, Any]], runs: Sequence[RunResult], dataset_label: str):
     """Like the authors' figure: test loss against heterogeneity, one line per method; a panel with
     their numbers and one for each of our two losses (mean over seeds, band +- 1 std)."""
@@ -128,7 +150,8 @@ def heterogeneity_figure(rows: Sequence[dict[str, Any]], runs: Sequence[RunResul
                        title=f"{dataset_label} on {STUDY.num_clients} clients / {STUDY.mode}")
 
 
-def study_markdown(rows: Sequence[dict[str, Any]], pictures: Sequence[str]) -> str:
+def study_markdown(rows: Sequence[dict[str, Any]], wins: Sequence[dict[str, Any]],
+                   pictures: Sequence[str]) -> str:
     md = ["# The heterogeneity study (the authors' one recorded result)", "",
           f"Fashion-MNIST, {STUDY.num_clients} clients, {STUDY.mode}, dist 4 at skew "
           f"{', '.join(f'{s:g}' for s in STUDY.skews)}, {STUDY.local_steps} local steps, M = "
@@ -149,6 +172,12 @@ def study_markdown(rows: Sequence[dict[str, Any]], pictures: Sequence[str]) -> s
         md.append(f"- {o['dataset']}, skew {o['skew']:g}: authors {' < '.join(o['authors'])}; ours (min) "
                   f"{' < '.join(o['min_test_loss'])} (tau {fmt(o['min_test_loss_tau'], 2)}); ours (best "
                   f"valid) {' < '.join(o['bestval_loss'])} (tau {fmt(o['bestval_loss_tau'], 2)})")
+    md += ["", "## FedGS against each method, paired by seed (min test loss)", "",
+           "Runs of one seed share the partition and the availability draws: in how many seeds FedGS's "
+           "loss is lower, and the mean paired difference (negative: FedGS lower).", ""]
+    for w in wins:
+        md.append(f"- {w['dataset']}, skew {w['skew']:g}: " + "; ".join(
+            f"{m} {k}/{n} ({d:+.4f})" for m, (k, n, d) in w["versus"].items()))
     md += ["", *[f"![{name}]({name})" for name in pictures]]
     return "\n".join(md) + "\n"
 
@@ -167,5 +196,5 @@ def write_heterogeneity(out: str | Path, *, figures: bool = True) -> dict[str, P
         heterogeneity_figure(rows, runs, label).savefig(out / name, dpi=110)
         written[f"png:{label}"] = out / name
         pictures.append(name)
-    atomic_write_text(written["md"], study_markdown(rows, pictures))
+    atomic_write_text(written["md"], study_markdown(rows, paired_wins(runs), pictures))
     return written

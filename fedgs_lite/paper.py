@@ -94,9 +94,9 @@ class DatasetSetting:
     fedgs_alpha: float
     synthetic_alpha: float | None = None
     synthetic_beta: float | None = None
-    # Not yet config fields (issue 10, loop/grid half): the data each task needs beyond the above.
-    holdout: float = 0.0           # per-client validation fraction for partition(holdout=...)
-    synthetic_options: dict | None = None  # make_synthetic options: data.SYNTHETIC_PAPER
+    # What each task needs beyond the above (grid.build_config passes them to the config's fields).
+    holdout: float = 0.0           # per-client validation fraction (config holdout)
+    synthetic_options: dict | None = None  # make_synthetic options, data.SYNTHETIC_PAPER (synthetic_setting)
     graph_features: str = "oracle"  # graph.oracle_features (label histograms on image tasks)
     sources: dict[str, str] = field(default_factory=dict)
 

@@ -462,6 +462,8 @@ def test_the_heterogeneity_study_end_to_end_in_tiny(data_root, tmp_path, monkeyp
     assert float(fedgs_09["authors_loss"]) == 0.3184 and float(fedgs_09["min_test_loss_mean"]) > 0
     md = (out / "heterogeneity.md").read_text()
     assert "0.2431" in md and "Kendall tau" in md and "| 0.635 |" in md  # skew 0.8: Dirichlet(0.63)
+    assert md.count("/1 (") == 4 * 4  # FedGS against each other method, paired by seed, at each skew
     assert (out / "heterogeneity_fashion_mnist_fashion_mnist_lr_tiny.png").stat().st_size > 0
     assert not (tmp_path / "results").exists()
+    assert main(["reproduce", "--study", "heterogeneity", "--modes", "IDL", "--dry-run"]) == 2  # fixed mode
     assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1 and kendall_tau(["a", "b"], ["b", "a"]) == -1
