@@ -208,7 +208,7 @@ COMMANDS = {
     "simulate": (configure_simulate, "simulate_command",
                  "sampling only (no training): who gets picked under a mode"),
     "reproduce": (configure_reproduce, "reproduce_command",
-                  "run the paper's grid (resumable) and write results/"),
+                  "run the paper's grid or the heterogeneity study, resumably, into --out"),
 }
 
 
