@@ -5,6 +5,7 @@
 #   mkdir -p data && cp -r ../shared/data/fashion-mnist ../shared/data/cifar10-subset data/
 #   run(command="bash benchmarks/gpu_session.sh bench", carry=["data"])
 #   run(command="bash benchmarks/gpu_session.sh grid", carry=["data", "results"])   # repeat until done
+#   run(command="bash benchmarks/gpu_session.sh study", carry=["data", "results"])  # the heterogeneity study
 # Each device call may run 10 minutes and a machine goes back 30 s after a call, so the grid spans calls:
 # `reproduce --time-limit` stops every run after its current round with a checkpoint, and the next call
 # continues. While the machine stays warm (calls back to back) its git-ignored results/runs, checkpoints
@@ -34,13 +35,21 @@ case "${1:-bench}" in
     python -m fedgs_lite reproduce --data-root "$root" --datasets "${DATASETS:-synthetic,fashion_mnist,cifar10}" \
       --out results --dry-run | tail -n 1
     ;;
+  study)
+    # the authors' recorded figure with their CNN (issue 10; 100 runs x 200 rounds, about 31 PFLOP):
+    # results/heterogeneity-cnn/, resumable like the grid
+    PYTHONUNBUFFERED=1 timeout -s INT 560 python -m fedgs_lite reproduce --study heterogeneity --data-root "$root" \
+      --out results/heterogeneity-cnn --no-progress --time-limit "${GRID_SECONDS:-480}" || true
+    ;;
   *)
-    echo "usage: bash benchmarks/gpu_session.sh bench|grid" >&2
+    echo "usage: bash benchmarks/gpu_session.sh bench|grid|study" >&2
     exit 2
     ;;
 esac
 if [ -n "${OUT:-}" ]; then
   tar czf "$OUT/results.tgz" benchmarks/RESULTS.md \
-    $(ls results/summary.* results/*.png results/grid_calls.jsonl 2>/dev/null) || true
+    $(ls results/summary.* results/*.png results/grid_calls.jsonl results/heterogeneity-cnn/*.* 2>/dev/null) || true
   [ -d results/runs ] && tar czf "$OUT/runs.tgz" --exclude='*.pt' results/runs || true
+  [ -d results/heterogeneity-cnn/runs ] && tar czf "$OUT/study-runs.tgz" --exclude='*.pt' \
+    results/heterogeneity-cnn/runs || true
 fi

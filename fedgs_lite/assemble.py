@@ -3,11 +3,13 @@
 `assemble(config)` gives the `RunParts` a run trains with; `build_sampler(config, parts, loss_fn)`
 builds its sampler through the sampler registry from a `SamplerContext`. Each concern draws from its
 own random stream (`np.random.SeedSequence(seed).spawn(5)`), so e.g. every sampler sees the same
-availability trace for one seed, and the runs of a cohort can share one federation.
+availability trace for one seed, and the runs of a cohort can share one federation. A mode that is
+degenerate on the federation (every client the same p) is warned about here, once the data exist.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from torch import nn
 
 from fedgs_lite.availability import make_availability
 from fedgs_lite.config import ExperimentConfig, LocalTraining
+from fedgs_lite.degenerate import DegenerateModeWarning, degenerate_reason
 from fedgs_lite.features import client_features
 from fedgs_lite.graph import build_3dg
 from fedgs_lite.masks import Availability, ClientStats
@@ -34,6 +37,7 @@ class RunParts:
 
     fed: FederatedDataset
     data: DeviceData              # the federation's train and test data, on the run's device
+    valid_parts: list[torch.Tensor] | None  # each client's validation indices into data.x (None: no hold-out)
     model: nn.Module
     params: Params                # the initial global model
     availability: Availability
@@ -42,6 +46,15 @@ class RunParts:
     rng_avail: np.random.Generator    # draws each round's availability mask
     rng_sampler: np.random.Generator  # the sampler's randomness
     torch_gen: torch.Generator        # model init, round-0 features, every minibatch plan
+    degenerate: str | None = None     # why the mode is degenerate on this federation (None: it is not)
+
+    @property
+    def loss_parts(self) -> list[torch.Tensor] | None:
+        """What Power-of-Choice evaluates a client on: its validation part, as the authors (its training
+        data when it holds no validation sample); None: the training data of every client."""
+        if self.valid_parts is None:
+            return None
+        return [v if len(v) else t for v, t in zip(self.valid_parts, self.data.client_indices, strict=True)]
 
 
 def assemble(config: ExperimentConfig, shared: RunParts | None = None) -> RunParts:
@@ -50,24 +63,34 @@ def assemble(config: ExperimentConfig, shared: RunParts | None = None) -> RunPar
     s_data, s_avail_build, s_avail_draw, s_sampler, s_torch = run_seeds(config.seed)
     device = resolve_device(config.device)
     if shared is not None:
-        fed, data = shared.fed, shared.data
+        fed, data, valid = shared.fed, shared.data, shared.valid_parts
     else:
-        fed = federate(config.dataset, config.num_clients, config.partition, seed=seed_int(s_data),
-                       rng=np.random.default_rng(s_data), root=config.data_root,
-                       synthetic_alpha=config.synthetic_alpha, synthetic_beta=config.synthetic_beta,
-                       classes_per_client=config.classes_per_client, dirichlet_alpha=config.dirichlet_alpha,
-                       size_sigma=config.size_sigma)
+        fed = federation(config, seed_int(s_data), np.random.default_rng(s_data))
         data = DeviceData.from_federated(fed, device)
-    availability = make_availability(config.mode, ClientStats.from_federated(fed),
-                                     np.random.default_rng(s_avail_build))
+        valid = None if fed.valid_indices is None else [
+            torch.as_tensor(ix, dtype=torch.int64).to(device) for ix in fed.valid_indices]
+    stats = ClientStats.from_federated(fed)
+    availability = make_availability(config.mode, stats, np.random.default_rng(s_avail_build))
+    why = degenerate_reason(config.mode, stats)
+    if why is not None:
+        warnings.warn(why, DegenerateModeWarning, stacklevel=2)
     torch_gen = torch.Generator(device="cpu")
     torch_gen.manual_seed(seed_int(s_torch))
     ds = fed.dataset
-    model = make_model(config.dataset, ds.input_shape, ds.num_classes, generator=torch_gen).to(device)
-    return RunParts(fed=fed, data=data, model=model, params=get_params(model), availability=availability,
-                    local=config.local_training(), device=device,
+    model = make_model(config.model_name, ds.input_shape, ds.num_classes, generator=torch_gen).to(device)
+    return RunParts(fed=fed, data=data, valid_parts=valid, model=model, params=get_params(model),
+                    availability=availability, local=config.local_training(), device=device,
                     rng_avail=np.random.default_rng(s_avail_draw),
-                    rng_sampler=np.random.default_rng(s_sampler), torch_gen=torch_gen)
+                    rng_sampler=np.random.default_rng(s_sampler), torch_gen=torch_gen, degenerate=why)
+
+
+def federation(config: ExperimentConfig, seed: int, rng: np.random.Generator) -> FederatedDataset:
+    """The config's data split among its clients (dataset draws from `seed`, the partition from `rng`)."""
+    return federate(config.dataset, config.num_clients, config.partition, seed=seed, rng=rng,
+                    root=config.data_root, synthetic_alpha=config.synthetic_alpha,
+                    synthetic_beta=config.synthetic_beta, synthetic=config.synthetic_options,
+                    classes_per_client=config.classes_per_client, dirichlet_alpha=config.dirichlet_alpha,
+                    skew=config.skew, size_sigma=config.size_sigma, holdout=config.holdout)
 
 
 def build_sampler(config: ExperimentConfig, parts: RunParts,

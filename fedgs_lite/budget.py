@@ -24,11 +24,12 @@ GOAL_SECONDS = 30 * 60  # issue 6: the whole grid in under 30 minutes of GPU tim
 
 
 def data_shape(p: PlannedRun) -> tuple[int, int, tuple[int, ...]]:
-    """(train samples, test samples, input shape) of a planned run's dataset."""
+    """(train samples, test samples, input shape) of a planned run's dataset; train counts the
+    clients' validation parts too."""
     c = p.config
     if c.dataset == "synthetic":
         ds = load_dataset("synthetic", seed=c.seed, num_clients=c.num_clients, alpha=c.synthetic_alpha,
-                          beta=c.synthetic_beta)
+                          beta=c.synthetic_beta, **c.synthetic_options)
         return len(ds.y_train), len(ds.y_test), ds.input_shape
     key = "cifar10-subset" if c.dataset == "cifar10" and "subset" in p.dataset_label else c.dataset
     return IMAGE_SHAPES[key]
@@ -39,24 +40,29 @@ def run_flops(p: PlannedRun) -> dict[str, float]:
 
     train: every round M distinct clients of average size each train E epochs (or `steps` batches), at
     3x the forward FLOPs; MD's repeated picks and rounds with fewer than M available clients only lower
-    it. poc: Power-of-Choice evaluates the global model on every candidate's data each round (all
-    clients counted as available). graph: FedGS's round-0 pass, when its 3DG uses update/logit features.
-    eval: the test set after every `eval_every` rounds and before round 1.
+    it. poc: Power-of-Choice evaluates the global model on every candidate's validation part (its
+    training data without a hold-out) each round (all clients counted as available). graph: FedGS's
+    round-0 pass, when its 3DG uses update/logit features (label and oracle features cost nothing).
+    eval: the test set and every client's validation part after every `eval_every` rounds and before
+    round 1.
     """
     c = p.config
-    n_train, n_test, shape = data_shape(p)
-    fwd = float(count_flops(make_model(c.dataset, shape, 10), shape))
+    n_data, n_test, shape = data_shape(p)
+    fwd = float(count_flops(make_model(c.model_name, shape, 10), shape))
+    held = c.holdout or (0.15 / 0.9 if c.dataset == "synthetic" and c.synthetic_setting == "paper" else 0.0)
+    n_valid = held * n_data
+    n_train = n_data - n_valid
     mean_size = n_train / c.num_clients
     per_client = c.steps * c.batch_size if c.steps is not None else c.epochs * mean_size
     train = c.rounds * c.m * per_client * 3 * fwd
     poc = 0.0
     if c.sampler == "poc":
         candidates = c.num_clients if c.poc_d is None else c.poc_d
-        poc = c.rounds * candidates * mean_size * fwd
-    round0_pass = c.sampler == "fedgs" and c.graph_features != "label"
+        poc = c.rounds * candidates * (n_valid or n_train) / c.num_clients * fwd
+    round0_pass = c.sampler == "fedgs" and c.graph_features in ("update", "logit")
     graph = c.num_clients * per_client * 3 * fwd if round0_pass else 0.0
     evals = c.rounds // c.eval_every + (0 if c.rounds % c.eval_every == 0 else 1) + 1
-    return dict(train=train, poc=poc, graph=graph, eval=evals * n_test * fwd)
+    return dict(train=train, poc=poc, graph=graph, eval=evals * (n_test + n_valid) * fwd)
 
 
 def grid_budget(plans: Sequence[PlannedRun]) -> list[dict[str, Any]]:

@@ -141,19 +141,29 @@ def train_and_report(configs: list[ExperimentConfig], out: Path, progress: bool)
     return 0
 
 
+STUDIES = ("paper", "heterogeneity")
+
+
 def configure_reproduce(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--study", default="paper", choices=STUDIES,
+                        help="paper: the grid of datasets x modes x samplers (default); heterogeneity: the "
+                             "authors' recorded figure (Fashion-MNIST, LDF-0.9, dist 4 at skew "
+                             "0.1/0.7/0.8/0.9, five methods)")
     parser.add_argument("--datasets", default=None,
                         help="comma-separated: synthetic, fashion_mnist, cifar10 (default: all; cifar10 uses "
                              "the shipped subset when the full set is absent; --tiny default: synthetic)")
-    parser.add_argument("--modes", default=",".join(paper.MODE_KEYS),
+    parser.add_argument("--modes", default=None,
                         help=f"comma-separated availability modes (default {','.join(paper.MODE_KEYS)})")
-    parser.add_argument("--samplers", default=",".join(paper.SAMPLERS),
+    parser.add_argument("--samplers", default=None,
                         help=f"comma-separated samplers (default {','.join(paper.SAMPLERS)})")
-    parser.add_argument("--seeds", type=int, default=None,
-                        help="number of seeds 0..n-1 (default 3; --tiny: 1)")
-    parser.add_argument("--rounds", type=int, default=None,
-                        help="override the paper's rounds for every dataset")
-    parser.add_argument("--out", default="results", help="output folder (default %(default)s/)")
+    parser.add_argument("--seeds", type=int, help=f"seeds 0..n-1 (default {paper.SEEDS}; --tiny: 1)")
+    parser.add_argument("--rounds", type=int, help="override the paper's rounds for every dataset")
+    parser.add_argument("--model", default="auto",
+                        help="auto: each dataset's own model (the CNNs); fashion_mnist_lr: the authors' "
+                             "logistic regression, a CPU stand-in for the heterogeneity study")
+    parser.add_argument("--out", default=None,
+                        help="grid folder (default runs/reproduce or runs/heterogeneity, -tiny for --tiny; "
+                             "the committed results/ only when given: --out results)")
     parser.add_argument("--data-root", default=None, help="folder holding the datasets")
     parser.add_argument("--device", default="auto", choices=DEVICES,
                         help="auto = cuda when available (default %(default)s: the grid is long; run's "
@@ -178,86 +188,15 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
 
 
 def reproduce_command(args: argparse.Namespace) -> int:
-    from fedgs_lite.grid import GRID_DATASETS, grid_cells, plan_grid
+    from fedgs_lite.reproduce import dry_run, plan_reproduce, run_reproduce
 
     for flag, value, ok in (("--rounds", args.rounds, ">= 1"), ("--cohort-size", args.cohort_size, ">= 1"),
                             ("--time-limit", args.time_limit, "> 0"), ("--tflops", args.tflops, "> 0"),
                             ("--seeds", args.seeds, ">= 1")):
         if value is not None and not (value > 0 if ok == "> 0" else value >= 1):
             raise ValueError(f"{flag} must be {ok}, got {value}")
-    datasets = args.datasets or ("synthetic" if args.tiny else ",".join(GRID_DATASETS))
-    seeds = range(args.seeds) if args.seeds is not None else (range(1) if args.tiny else range(3))
-    cells = grid_cells(csv_list(datasets), csv_list(args.modes), csv_list(args.samplers), tuple(seeds))
-    plans = plan_grid(cells, rounds=args.rounds, tiny=args.tiny, data_root=args.data_root, device=args.device)
-    plans = grid_flags.select_shard(plans, args)
+    plans = grid_flags.select_shard(plan_reproduce(args), args)
     return dry_run(plans, args) if args.dry_run else run_reproduce(plans, args)
-
-
-def csv_list(text: str) -> list[str]:
-    return [t.strip() for t in text.split(",") if t.strip()]
-
-
-def dry_run(plans, args: argparse.Namespace) -> int:
-    from fedgs_lite.budget import format_budget, grid_budget
-    from fedgs_lite.grid import RUNS_DIR
-    from fedgs_lite.rundir import is_done
-
-    out = Path(args.out)
-    finished = [is_done(out / RUNS_DIR / p.dirname) for p in plans]
-    for p, done in zip(plans, finished, strict=True):
-        c = p.config
-        print(f"{'done' if done else 'todo'}  {p.dataset_label:28s} {p.cell.spec:8s} {p.cell.sampler:8s} "
-              f"seed={p.cell.seed} N={c.num_clients} M={c.m} R={c.rounds} E={c.epochs} steps={c.steps} "
-              f"lr={c.lr:g}  {p.dirname}")
-    print(format_budget(grid_budget(plans), args.tflops))
-    done = sum(finished)
-    print(f"{len(plans)} cells ({done} finished, {len(plans) - done} to run) -> {out / RUNS_DIR}")
-    return 0
-
-
-def run_reproduce(plans, args: argparse.Namespace) -> int:
-    from fedgs_lite.grid import device_name
-
-    out, dev = Path(args.out), device_name(args.device)
-    check_configs([p.config for p in plans])
-    runner = grid_flags.grid_runner(args)  # a missing engine is refused before any folder is made
-    check_output_folder(args.out)
-    with lock_folder(out, "grid folder"):
-        remove_orphaned_temps(out)
-        return train_grid(plans, args, out, dev, runner)
-
-
-def train_grid(plans, args: argparse.Namespace, out: Path, dev: str, runner) -> int:
-    from fedgs_lite.grid import GRID_LOG, grid_calls, log_grid_call
-    from fedgs_lite.summary import compare_rankings, format_summary, load_runs, summarise, write_summary
-
-    deadline = None if args.time_limit is None else time.monotonic() + args.time_limit
-    started, t0 = time.strftime("%Y-%m-%dT%H:%M:%S%z"), time.perf_counter()
-    try:
-        report = runner(plans, out, progress=not args.no_progress, cohorts=not args.no_cohorts,
-                        cohort_size=args.cohort_size, deadline=deadline)
-    except KeyboardInterrupt:
-        log_grid_call(out, started=started, device=dev, wall_time=time.perf_counter() - t0, interrupted=True)
-        raise
-    log_grid_call(out, started=started, device=dev, wall_time=report.wall_time, ran=report.ran,
-                  reused=report.reused, left=report.left, failed=len(report.failed))
-    if args.shard is not None:
-        return grid_flags.shard_done(report, args)
-    rows = summarise(out, report.run_dirs)
-    write_summary(out, rows, runs=load_runs(out, report.run_dirs), wall_time=report.wall_time, device=dev,
-                  figures=not args.no_figures)
-    print(format_summary(rows) + "\n")
-    for c in compare_rankings(rows):
-        print(f"{c['dataset']} / {c['mode']}: {' > '.join(c['ours'])}. {c['verdict']}.")
-    calls = grid_calls(out)
-    print(f"\n{report.ran} runs trained, {report.reused} reused; this call {report.wall_time:.1f} s, "
-          f"{sum(c['wall_time'] for c in calls):.1f} s over the {len(calls)} calls logged in "
-          f"{out / GRID_LOG} on {dev}; summary in {out / 'summary.csv'} and {out / 'summary.md'}")
-    if report.left:
-        print(f"time limit reached: {report.left} cells left; rerun the same command to continue")
-    for name, why in report.failed:
-        print(f"cell failed (rerun the same command to retry it): {name}: {why}", file=sys.stderr)
-    return 1 if report.failed else 0
 
 
 # command -> (its flags, the name of its function: looked up when it runs, so tests can patch it, its help)
@@ -266,7 +205,7 @@ COMMANDS = {
     "simulate": (configure_simulate, "simulate_command",
                  "sampling only (no training): who gets picked under a mode"),
     "reproduce": (configure_reproduce, "reproduce_command",
-                  "run the paper's grid (resumable) and write results/"),
+                  "run the paper's grid or the heterogeneity study, resumably, into --out"),
 }
 
 

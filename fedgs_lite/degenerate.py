@@ -2,8 +2,9 @@
 
 MDF or LDF on clients of equal size give everyone p = 1 (they are IDL there); YFF on 2 labels per client
 gives everyone the same p (it is HOMO there). A grid cell run under such a mode is another mode's run
-under a borrowed name, so the config warns and the grid summary says so (the authors studied size-based
-modes on their `dist 4` partitions, where sizes differ).
+under a borrowed name, so a run warns (`DegenerateModeWarning`, when its federation is built), its
+History keeps the reason and the grid summary says so (the authors studied size-based modes on their
+`dist 4` partitions, where sizes differ).
 """
 
 from __future__ import annotations
@@ -14,6 +15,11 @@ import numpy as np
 
 from fedgs_lite.availability import MODES, REGISTRY, canonical_spec, make_availability, parse_mode
 from fedgs_lite.masks import ClientStats, Periodic, Static
+
+
+class DegenerateModeWarning(UserWarning):
+    """A run's availability mode gives every client the same probability on its federation."""
+
 
 UNIFORM_BY_DESIGN = ("IDL", "HOMO")  # every client the same p is what these modes mean
 DEGENERATE_ROUNDS = 240  # rounds checked for a user mode whose period is unknown

@@ -2,8 +2,9 @@
 
 Each is an (N, P) float array with one row per client, for `graph.build_3dg`; both come from one round
 of local training of every client from the initial model. `client_features(kind, ...)` picks the
-features a config names (`graph_features`): these two or the label distributions (the oracle,
-`graph.label_features`).
+features a config names (`graph_features`): these two, the label distributions
+(`graph.label_features`) or the authors' oracle (`graph.oracle_features`: the generating models on
+synthetic data, label distributions otherwise).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from torch import nn
 from torch.func import functional_call, vmap
 
 from fedgs_lite.config import GRAPH_FEATURES, LocalTraining
-from fedgs_lite.graph import label_features
+from fedgs_lite.graph import label_features, oracle_features
 from fedgs_lite.models import Params, flatten_params, get_params, init_params, make_model
 from fedgs_lite.training import DeviceData, local_train
 
@@ -54,10 +55,12 @@ def logit_features(model: nn.Module, global_params: Params, data: DeviceData, cf
 
 def client_features(kind: str, fed, model: nn.Module, params: Params, data: DeviceData, cfg: LocalTraining,
                     generator: torch.Generator, engine: str = "auto") -> np.ndarray:
-    """The 3DG features named `kind` (GRAPH_FEATURES): label distributions, or a round-0 pass of every
-    client from `params` (it draws from `generator`)."""
+    """The 3DG features named `kind` (GRAPH_FEATURES): label distributions, the authors' oracle, or a
+    round-0 pass of every client from `params` (it draws from `generator`)."""
     if kind == "label":
         return label_features(fed)
+    if kind == "oracle":
+        return oracle_features(fed)
     if kind not in GRAPH_FEATURES:
         raise ValueError(f"graph features must be one of {', '.join(GRAPH_FEATURES)}, got {kind!r}")
     extract = update_features if kind == "update" else logit_features

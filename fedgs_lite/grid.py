@@ -1,10 +1,13 @@
 """The paper's grid: dataset x availability mode x sampler x seed, planned from paper.py and run resumably.
 
-Each cell is one `ExperimentConfig` built from the paper's settings (fedgs_lite.paper) and trained in
-its own run directory `<out>/runs/<dataset>-<mode>-<sampler>-s<seed>-<run_id>`, beside a cell.json
-that says which cell it is. A finished run is read back instead of recomputed, so an interrupted grid
-resumes where it stopped; the runs of one dataset and seed train together as a cohort. Every call is
-logged in `<out>/grid_calls.jsonl`, so a grid spread over several calls reports its whole time.
+Each cell is one `ExperimentConfig` built from the authors' settings (fedgs_lite.paper: their local
+steps, clients per round, constant lr, validation hold-out, oracle 3DG; size-based modes on their
+`dist 4` partition, FedProx with mu 0.01) and trained in its own run directory
+`<out>/runs/<dataset>-<mode>-<sampler>-s<seed>-<run_id>`, beside a cell.json that says which cell it
+is. A cell may also fix the dist-4 skew (the heterogeneity study, heterogeneity.py). A finished run
+is read back instead of recomputed, so an interrupted grid resumes where it stopped; the runs of one
+dataset and seed train together as a cohort. Every call is logged in `<out>/grid_calls.jsonl`, so a
+grid spread over several calls reports its whole time.
 `summary.py` reduces the finished runs; `budget.py` counts what a planned grid costs.
 """
 
@@ -47,6 +50,7 @@ class Cell:
     mode: str             # availability mode key, e.g. "LN"
     sampler: str
     seed: int
+    skew: float | None = None  # the authors' dist-4 partition at this skew (None: the dataset's own)
 
     @property
     def spec(self) -> str:
@@ -58,12 +62,24 @@ class PlannedRun:
     cell: Cell
     config: ExperimentConfig
     dataset_label: str    # e.g. "cifar10 (subset 4000/1000)"
-    grid: str             # "paper" or "tiny"
+    grid: str             # "paper", "tiny", "heterogeneity", ...
 
     @property
     def dirname(self) -> str:
         c = self.cell
-        return f"{c.dataset}-{c.mode}-{c.sampler}-s{c.seed}-{self.config.run_id}"
+        skew = "" if c.skew is None else f"-skew{c.skew:g}"
+        return f"{c.dataset}{skew}-{c.mode}-{c.sampler}-s{c.seed}-{self.config.run_id}"
+
+
+def partition_label(config: ExperimentConfig) -> str:
+    """How a config splits its data, in a few words: "label_skew (2 per client)", "dist 4, skew 0.7"."""
+    scheme = config.partition_scheme
+    if scheme == "label_skew":
+        return f"label_skew ({config.classes_per_client} per client)"
+    if scheme == "dirichlet_lognormal":
+        return f"dist 4, skew {config.skew:g}" if config.skew is not None else \
+            f"dist 4, alpha {config.dirichlet_alpha:g}"
+    return scheme
 
 
 # --------------------------------------------------------------------------- planning
@@ -82,7 +98,8 @@ def check_choice(values: Sequence[str], allowed: Sequence[str], what: str) -> li
 
 
 def grid_cells(datasets: Sequence[str] = GRID_DATASETS, modes: Sequence[str] = paper.MODE_KEYS,
-               samplers: Sequence[str] = paper.SAMPLERS, seeds: Sequence[int] = (0, 1, 2)) -> list[Cell]:
+               samplers: Sequence[str] = paper.SAMPLERS,
+               seeds: Sequence[int] = range(paper.SEEDS)) -> list[Cell]:
     """Every (dataset, mode, sampler, seed), in that nesting order."""
     datasets = check_choice(datasets, GRID_DATASETS, "datasets")
     modes = check_choice(modes, paper.MODE_KEYS, "modes")
@@ -93,10 +110,12 @@ def grid_cells(datasets: Sequence[str] = GRID_DATASETS, modes: Sequence[str] = p
     return [Cell(d, m, s, int(k)) for d in datasets for m in modes for s in samplers for k in seeds]
 
 
-def build_config(cell: Cell, *, rounds: int | None = None, tiny: bool = False,
-                 data_root: str | None = None, device: str = "auto", cifar: str | None = "full"):
+def build_config(cell: Cell, *, rounds: int | None = None, tiny: bool = False, data_root: str | None = None,
+                 device: str = "auto", cifar: str | None = "full", model: str = "auto") -> ExperimentConfig:
     """The ExperimentConfig of one cell: the paper's setting for its dataset (fedgs_lite.paper), the
-    cell's mode/sampler/seed, optionally fewer rounds; `tiny` shrinks everything for a pipeline check."""
+    cell's mode/sampler/seed, optionally fewer rounds or another model; `tiny` shrinks everything for a
+    pipeline check. MDF and LDF run on the authors' dist-4 task (paper.SIZE_MODE_PARTITIONS), where
+    sizes differ; FedProx gets its mu from its registration (samplers.py)."""
     st = paper.setting(cell.dataset)
     num_clients, proportion = st.num_clients, st.proportion
     if cell.dataset == "cifar10" and cifar == "subset":
@@ -105,9 +124,15 @@ def build_config(cell: Cell, *, rounds: int | None = None, tiny: bool = False,
         dataset=cell.dataset, data_root=data_root, partition=st.partition,
         classes_per_client=st.classes_per_client or 2, mode=cell.spec, sampler=cell.sampler,
         fedgs_alpha=st.fedgs_alpha, rounds=st.rounds, epochs=st.local_epochs, steps=st.local_steps,
-        batch_size=st.batch_size, lr=st.lr, lr_decay=st.lr_decay, seed=cell.seed, device=device)
+        batch_size=st.batch_size, lr=st.lr, lr_decay=st.lr_decay, seed=cell.seed, device=device,
+        holdout=st.holdout, graph_features=st.graph_features, model=model)
     if st.synthetic_alpha is not None:
-        kw.update(synthetic_alpha=st.synthetic_alpha, synthetic_beta=st.synthetic_beta)
+        kw.update(synthetic_alpha=st.synthetic_alpha, synthetic_beta=st.synthetic_beta,
+                  synthetic_setting="paper" if st.synthetic_options else "demo")
+    if cell.mode in paper.SIZE_MODES and cell.dataset in paper.SIZE_MODE_PARTITIONS:
+        kw.update(paper.SIZE_MODE_PARTITIONS[cell.dataset])
+    if cell.skew is not None:
+        kw.update(partition="dirichlet_lognormal", skew=cell.skew, holdout=paper.IMAGE_HOLDOUT)
     if tiny:
         num_clients = min(num_clients, TINY["num_clients"])
         kw.update(rounds=TINY["rounds"], epochs=None, steps=TINY["steps"], batch_size=TINY["batch_size"])
@@ -119,9 +144,11 @@ def build_config(cell: Cell, *, rounds: int | None = None, tiny: bool = False,
 
 
 def plan_grid(cells: Iterable[Cell], *, rounds: int | None = None, tiny: bool = False,
-              data_root: str | None = None, device: str = "auto") -> list[PlannedRun]:
-    """Configs for the cells. CIFAR-10 falls back to the shipped subset (labelled as such); without
-    any CIFAR-10 data its cells raise a ValueError saying where to put the files."""
+              data_root: str | None = None, device: str = "auto", model: str = "auto",
+              study: str = "paper") -> list[PlannedRun]:
+    """Configs for the cells, labelled `study` ("paper" or "heterogeneity"; tiny ones say so). CIFAR-10
+    falls back to the shipped subset (labelled as such); without any CIFAR-10 data its cells raise a
+    ValueError saying where to put the files. A model other than the dataset's own is in the label."""
     cells = list(cells)
     variant = cifar_variant(data_root) if any(c.dataset == "cifar10" for c in cells) else "full"
     if variant is None:
@@ -133,10 +160,15 @@ def plan_grid(cells: Iterable[Cell], *, rounds: int | None = None, tiny: bool = 
         label = c.dataset
         if c.dataset == "cifar10" and variant == "subset":
             label = "cifar10 (subset 4000/1000)"
+        if model != "auto":
+            label += f" [{model}]"
         if tiny:
             label += " [tiny]"
-        cfg = build_config(c, rounds=rounds, tiny=tiny, data_root=data_root, device=device, cifar=variant)
-        grid = "tiny" if tiny else ("paper" if rounds is None else f"paper, {rounds} rounds")
+        cfg = build_config(c, rounds=rounds, tiny=tiny, data_root=data_root, device=device, cifar=variant,
+                           model=model)
+        grid = study if rounds is None else f"{study}, {rounds} rounds"
+        if tiny:
+            grid = "tiny" if study == "paper" else f"{study}, tiny"
         plans.append(PlannedRun(cell=c, config=cfg, dataset_label=label, grid=grid))
     return plans
 
@@ -165,6 +197,7 @@ def write_cells(plans: Sequence[PlannedRun], dirs: Sequence[Path]) -> None:
             atomic_write_text(rd / CONFIG_FILE, p.config.to_json())
         cell = json.dumps(dict(dataset=p.cell.dataset, dataset_label=p.dataset_label, mode=p.cell.mode,
                                spec=p.cell.spec, sampler=p.cell.sampler, seed=p.cell.seed, grid=p.grid,
+                               skew=p.cell.skew, partition=partition_label(p.config),
                                run_id=p.config.run_id), indent=1)
         cell_path = rd / CELL_FILE
         if not cell_path.exists() or cell_path.read_text() != cell:

@@ -2,8 +2,13 @@
 
 A trainer builds it with `History.start(config)` (or `History(config=..., num_clients=N)`), then
 records each round in one call, `record_round(available, selected, train_loss, lr, seconds)`, and each
-evaluation with `record_eval(r, loss, accuracy)`, where evaluation round r means "after r completed
-rounds" (0: the initial model). One call per round keeps an interrupted history consistent.
+evaluation with `record_eval(r, loss, accuracy, valid_loss)`, where evaluation round r means "after r
+completed rounds" (0: the initial model). One call per round keeps an interrupted history consistent.
+
+The authors' headline number is the test metric at the evaluation with the lowest (training-size
+weighted) validation loss (fedgs:utils/result_analysis.py:517-530, `group_testing_optimal_value`):
+`best_valid_accuracy()` and `best_valid_loss()`. `max_test_accuracy()` picks its round on the test
+set itself, which is optimistic: it is kept for curiosity, not reported as a result.
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ import numpy as np
 from fedgs_lite.config import ExperimentConfig, run_label
 from fedgs_lite.metrics import count_variance, jain_index, per_round_counts
 
-FLOAT_LISTS = ("train_loss", "lr", "round_seconds", "test_loss", "test_accuracy")
-CSV_COLUMNS = ("round", "available", "selected", "train_loss", "lr", "test_loss", "test_accuracy")
+FLOAT_LISTS = ("train_loss", "lr", "round_seconds", "test_loss", "test_accuracy", "valid_loss")
+CSV_COLUMNS = ("round", "available", "selected", "train_loss", "lr", "valid_loss", "test_loss",
+               "test_accuracy")
 
 
 @dataclass
@@ -38,16 +44,18 @@ class History:
     eval_rounds: list[int] = field(default_factory=list)
     test_loss: list[float] = field(default_factory=list)
     test_accuracy: list[float] = field(default_factory=list)
+    valid_loss: list[float] = field(default_factory=list)      # per evaluation; NaN without a hold-out
     wall_time: float = 0.0
     finished: bool = False
     stopped_reason: str | None = None
+    degenerate: str | None = None  # why the run's mode gave every client the same p (None: it did not)
     # Final global parameters of the run (not serialised; run_dir keeps them in final_model.pt).
     final_params: dict | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def start(cls, config: ExperimentConfig) -> History:
-        """An empty History of a run of `config`."""
-        return cls(config=config.to_dict(), num_clients=config.num_clients)
+    def start(cls, config: ExperimentConfig, *, degenerate: str | None = None) -> History:
+        """An empty History of a run of `config` (`degenerate`: degenerate_reason of its mode, if any)."""
+        return cls(config=config.to_dict(), num_clients=config.num_clients, degenerate=degenerate)
 
     # -- recording
     def record_round(self, available: np.ndarray | Sequence[int], selected: Sequence[int], train_loss: float,
@@ -61,11 +69,14 @@ class History:
         self.lr.append(float(lr))
         self.round_seconds.append(float(seconds))
 
-    def record_eval(self, round_done: int, loss: float, accuracy: float) -> None:
-        """The global model's test loss and accuracy after `round_done` completed rounds."""
+    def record_eval(self, round_done: int, loss: float, accuracy: float,
+                    valid_loss: float | None = None) -> None:
+        """The global model's test loss and accuracy after `round_done` completed rounds, and its
+        weighted validation loss over the clients' hold-out parts (None: there is no hold-out)."""
         self.eval_rounds.append(int(round_done))
         self.test_loss.append(float(loss))
         self.test_accuracy.append(float(accuracy))
+        self.valid_loss.append(float("nan") if valid_loss is None else float(valid_loss))
 
     # -- what it says
     @property
@@ -100,12 +111,41 @@ class History:
     def final_accuracy(self) -> float:
         return self.test_accuracy[-1] if self.test_accuracy else float("nan")
 
-    def best_accuracy(self) -> float:
-        finite = [a for a in self.test_accuracy if math.isfinite(a)]
-        return max(finite) if finite else float("nan")
-
     def final_loss(self) -> float:
         return self.test_loss[-1] if self.test_loss else float("nan")
+
+    def best_valid_index(self) -> int | None:
+        """Position (in eval_rounds) of the lowest validation loss, the first if tied as np.argmin;
+        None without validation losses."""
+        valid = np.asarray(self.valid_loss, dtype=np.float64)
+        if not np.isfinite(valid).any():
+            return None
+        return int(np.argmin(np.where(np.isfinite(valid), valid, np.inf)))
+
+    def best_valid_round(self) -> int | None:
+        i = self.best_valid_index()
+        return None if i is None else self.eval_rounds[i]
+
+    def best_valid_accuracy(self) -> float:
+        """Test accuracy at the evaluation of lowest validation loss (the authors' headline metric)."""
+        i = self.best_valid_index()
+        return float("nan") if i is None else self.test_accuracy[i]
+
+    def best_valid_loss(self) -> float:
+        """Test loss at the evaluation of lowest validation loss."""
+        i = self.best_valid_index()
+        return float("nan") if i is None else self.test_loss[i]
+
+    def min_test_loss(self) -> float:
+        """The lowest test loss of any evaluation (`group_mean_of_min_value`; picked on the test set)."""
+        finite = [v for v in self.test_loss if math.isfinite(v)]
+        return min(finite) if finite else float("nan")
+
+    def max_test_accuracy(self) -> float:
+        """The highest test accuracy of any evaluation: its round is picked on the test set itself, so it
+        is optimistic (not the authors' metric; see best_valid_accuracy)."""
+        finite = [a for a in self.test_accuracy if math.isfinite(a)]
+        return max(finite) if finite else float("nan")
 
     # -- serialisation (NaN is written as null so the JSON stays standard)
     def to_dict(self) -> dict[str, Any]:
@@ -120,6 +160,8 @@ class History:
         d = dict(d)
         for key in FLOAT_LISTS:
             d[key] = [float("nan") if v is None else float(v) for v in d.get(key, [])]
+        if len(d["valid_loss"]) < len(d.get("eval_rounds", [])):  # written before validation existed
+            d["valid_loss"] = [float("nan")] * len(d["eval_rounds"])
         return cls(**d)
 
     def to_json(self) -> str:
@@ -132,7 +174,8 @@ class History:
     def to_csv_rows(self) -> list[dict[str, Any]]:
         """One row per round (the evaluation columns blank where the round was not evaluated), plus
         a row for round 0 when the initial model was evaluated."""
-        evals = dict(zip(self.eval_rounds, zip(self.test_loss, self.test_accuracy, strict=True), strict=True))
+        measured = zip(self.valid_loss, self.test_loss, self.test_accuracy, strict=True)
+        evals = dict(zip(self.eval_rounds, measured, strict=True))
         rows = []
         for r in range(0, self.rounds_done + 1):
             if r == 0 and 0 not in evals:
@@ -144,6 +187,7 @@ class History:
                            selected=" ".join(map(str, self.selected[r - 1])),
                            train_loss=self.train_loss[r - 1], lr=self.lr[r - 1])
             if r in evals:
-                row["test_loss"], row["test_accuracy"] = evals[r]
+                valid, row["test_loss"], row["test_accuracy"] = evals[r]
+                row["valid_loss"] = valid if math.isfinite(valid) else ""
             rows.append(row)
         return rows

@@ -25,7 +25,7 @@ from fedgs_lite.config import ExperimentConfig
 from fedgs_lite.history import History
 from fedgs_lite.models import Params
 from fedgs_lite.runs import Run, close, diverged, interrupted, open_runs, pause, release, save_if_due
-from fedgs_lite.server import aggregate, aggregation_weights, evaluate
+from fedgs_lite.server import aggregate, aggregation_weights, evaluate, validation_loss
 from fedgs_lite.training import DivergenceError, check_finite, local_train_many
 
 
@@ -168,8 +168,10 @@ def finish_round(run: Run, t: int, pick: Pick, client_params: Params, losses: np
 
 
 def evaluate_model(run: Run, rounds_done: int) -> None:
-    data = run.parts.data
-    loss, acc = evaluate(run.parts.model, run.params, data.x_test, data.y_test)
-    run.history.record_eval(rounds_done, loss, acc)
+    """The global model on the test set and, with a hold-out, on every client's validation part."""
+    p = run.parts
+    loss, acc = evaluate(p.model, run.params, p.data.x_test, p.data.y_test)
+    valid = None if p.valid_parts is None else validation_loss(p.model, run.params, p.data, p.valid_parts)
+    run.history.record_eval(rounds_done, loss, acc, valid)
     if not math.isfinite(loss):
         raise DivergenceError(max(rounds_done - 1, 0), what=f"the test loss is {loss} after it")

@@ -40,8 +40,12 @@ class ClientStats:
 
     @classmethod
     def from_federated(cls, fed: Any) -> ClientStats:
-        """From a :class:`~fedgs_lite.partitions.FederatedDataset` (uses its sizes and histograms)."""
-        return cls(sizes=np.asarray(fed.sizes), label_histograms=np.asarray(fed.label_histograms))
+        """From a :class:`~fedgs_lite.partitions.FederatedDataset`, as the authors' simulator reads a
+        client: the training sizes (MDF, LDF) and the labels of its training and validation parts
+        (YMF, YFF, YC; fedgs:utils/systemic_simulator.py:104,114,128,146-148)."""
+        hist = np.asarray(fed.label_histograms)
+        valid = getattr(fed, "valid_label_histograms", None)
+        return cls(sizes=np.asarray(fed.sizes), label_histograms=hist if valid is None else hist + valid)
 
     @property
     def num_clients(self) -> int:

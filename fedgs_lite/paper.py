@@ -14,7 +14,7 @@ Every value names its source, with file and line. Sources, in order of authority
 - "easyfl:<file>@<commit>": the authors' framework their tasks are generated with (the FedGS copy
   stores no `benchmark/toolkits.py` nor synthetic generator): dist 1 = each client holds
   max(1, int((1 - skew) * C)) labels (2 for skew 0.79, C = 10), dist 4 = Dirichlet label skew with
-  lognormal sizes (`fedgs_lite.partitions.dirichlet_lognormal_parts`), dist 10 = Synthetic(skew, skew);
+  lognormal sizes (`fedgs_lite.partitions_dist4`), dist 10 = Synthetic(skew, skew);
 - "assumed: not found in sources": our choice, with the reason.
 
 Learning rate: the authors' default `lr_scheduler = -1` keeps it constant (fflow.py:34,
@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fedgs_lite.partitions import dirichlet_alpha_from_skew
+from fedgs_lite.partitions_dist4 import dirichlet_alpha_from_skew
 
 PAPER = "Wang et al., FedGS, AAAI 2023 (arXiv 2211.13975)"
 SOURCE_REPO = "github.com/WwZzz/FedGS@55cc89d0"
@@ -52,10 +52,15 @@ MODE_SPECS: dict[str, str] = {
 }
 
 # Methods compared: the authors' algorithm/ folder holds uniform_sample, mdsample, powerofchoice,
-# fedprox (with MD sampling) and the FedGS variants. FedProx is not part of this kit's grid yet
-# (issue 10 item 9); its mu is FEDPROX_MU below.
-SAMPLERS = ("uniform", "md", "poc", "fedgs")
-SAMPLER_LABELS = {"uniform": "UniformSample", "md": "MDSample", "poc": "Power-of-Choice", "fedgs": "FedGS"}
+# fedprox (with MD sampling; the kit's sampler "fedprox", mu FEDPROX_MU below) and the FedGS variants;
+# fedgs:niid_degree_plot.py:5-11 compares exactly these five.
+SAMPLERS = ("uniform", "md", "poc", "fedprox", "fedgs")
+SAMPLER_LABELS = {"uniform": "UniformSample", "md": "MDSample", "poc": "Power-of-Choice",
+                  "fedprox": "FedProx", "fedgs": "FedGS"}
+
+# Seeds per cell: assumed, not found in sources (no analysis config filters S, e.g.
+# fedgs:utils/syn_analyze.yml:12 `#  S: '0'`); 5, as issue 10 asks. Their mean +- std is over seeds.
+SEEDS = 5
 
 # FedProx: MD sampling among the available clients (fedgs:algorithm/fedprox.py:15-19) plus the proximal
 # term 0.5 * mu * ||w - w_global||^2 (fedprox.py:38-41). The Fashion-MNIST analysis runs are
@@ -89,9 +94,9 @@ class DatasetSetting:
     fedgs_alpha: float
     synthetic_alpha: float | None = None
     synthetic_beta: float | None = None
-    # Not yet config fields (issue 10, loop/grid half): the data each task needs beyond the above.
-    holdout: float = 0.0           # per-client validation fraction for partition(holdout=...)
-    synthetic_options: dict | None = None  # make_synthetic options: data.SYNTHETIC_PAPER
+    # What each task needs beyond the above (grid.build_config passes them to the config's fields).
+    holdout: float = 0.0           # per-client validation fraction (config holdout)
+    synthetic_options: dict | None = None  # make_synthetic options, data.SYNTHETIC_PAPER (synthetic_setting)
     graph_features: str = "oracle"  # graph.oracle_features (label histograms on image tasks)
     sources: dict[str, str] = field(default_factory=dict)
 
@@ -203,6 +208,7 @@ CIFAR_SUBSET_PROPORTION = 0.2  # fedgs:utils/fflow.py:32 default proportion (cif
 # configs name: Fashion-MNIST skew 0.7 (fedgs:utils/fashion_niid.yml:3, the active task; 0.1/0.8/0.9
 # commented at :2,4,5) and CIFAR-10 skew 0.75 (fedgs:utils/cifarnet.yml:2, with MoreDataFirst-0.9 and
 # LessDataFirst-0.9 at :8, commented). Which skew the main grid's MDF/LDF cells used is not recorded.
+SIZE_MODES = ("MDF", "LDF")
 SIZE_MODE_PARTITIONS: dict[str, dict] = {
     "fashion_mnist": dict(partition="dirichlet_lognormal", skew=0.7, holdout=IMAGE_HOLDOUT),
     "cifar10": dict(partition="dirichlet_lognormal", skew=0.75, holdout=IMAGE_HOLDOUT),

@@ -249,25 +249,29 @@ def plot_selection_heatmap(available: np.ndarray, selection: np.ndarray, *, upto
 Curve = tuple[Sequence[float], Sequence[float]]  # (x, y) of one seed
 
 
-def _draw_mean_band(ax, runs: Sequence[Curve], label: str) -> None:
+def _draw_mean_band(ax, runs: Sequence[Curve], label: str, marker: str | None = None) -> None:
     n = min(len(y) for _, y in runs)
     ys = np.array([np.asarray(y, dtype=np.float64)[:n] for _, y in runs])
     x = np.asarray(runs[0][0])[:n]
     mu = np.nanmean(ys, axis=0)
-    (line,) = ax.plot(x, mu, label=label, lw=1.3)
+    (line,) = ax.plot(x, mu, label=label, lw=1.3, marker=marker, ls="--" if marker else "-")
     if len(runs) > 1:
         sd = np.nanstd(ys, axis=0)
         ax.fill_between(x, mu - sd, mu + sd, color=line.get_color(), alpha=0.15, lw=0)
 
 
 def plot_curves(panels: Mapping[str, Mapping[str, Sequence[Curve]]], *, ylabel: str | Mapping[str, str],
-                xlabel: str = "round", title: str | None = None, cols: int = 4):
+                xlabel: str = "round", title: str | None = None, cols: int = 4,
+                xticks: Mapping[float, str] | None = None, marker: str | None = None):
     """One panel per key of `panels`, one line per label: {panel: {label: [(x, y), ...]}}. A label with
-    several (x, y) runs (seeds) is drawn as their mean with a +- 1 std band (cut to the shortest)."""
+    several (x, y) runs (seeds) is drawn as their mean with a +- 1 std band (cut to the shortest).
+    xticks: {x: tick label}; marker: draw points (e.g. "o") on dashed lines, for few x values."""
     fig, axes = panel_grid(len(panels), cols=cols, size=(5.5, 4.0) if len(panels) <= 2 else (3.6, 2.9))
     for ax, (name, lines) in zip(axes, panels.items(), strict=False):
         for label, runs in lines.items():
-            _draw_mean_band(ax, runs, label)
+            _draw_mean_band(ax, runs, label, marker)
+        if xticks is not None:
+            ax.set_xticks(list(xticks), list(xticks.values()), fontsize="small")
         ax.set(title=name, xlabel=xlabel, ylabel=ylabel if isinstance(ylabel, str) else ylabel[name])
         ax.grid(alpha=0.3)
         if len(panels) <= 2 or ax is axes[0]:

@@ -66,8 +66,10 @@ class Run:
         return None if self.stopped or t >= self.last_round else t
 
     def client_losses(self, ids) -> np.ndarray:
-        """The current global model's mean loss on each client's training data (Power-of-Choice)."""
-        return np.asarray(client_losses(self.parts.model, self.params, self.parts.data, ids))
+        """The current global model's mean loss on each client's validation part, else its training
+        data (Power-of-Choice, as the authors: `parts.loss_parts`)."""
+        p = self.parts
+        return np.asarray(client_losses(p.model, self.params, p.data, ids, parts=p.loss_parts))
 
 
 def open_runs(configs, run_dirs, resume: bool, stop_after: int | None) -> list[Run | History]:
@@ -98,7 +100,8 @@ def open_run(config: ExperimentConfig, run_dir: Path | None, resume: bool, stop_
             return done
         parts = assemble(config, shared)
         last = config.rounds if stop_after is None else min(config.rounds, stop_after)
-        run = Run(config, parts, parts.params, History.start(config), run_dir, last, clock, lock=lock)
+        run = Run(config, parts, parts.params, History.start(config, degenerate=parts.degenerate),
+                  run_dir, last, clock, lock=lock)
         run.sampler = build_sampler(config, parts, run.client_losses)
         if run_dir is not None:
             check_sampler_state(run.sampler, config.sampler)

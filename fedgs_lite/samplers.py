@@ -5,7 +5,8 @@ rng) -> ids`, plus an optional `update(selected, round_idx)` hook called after e
 `state_dict()` / `load_state_dict(d)` (plain values) that a checkpoint keeps. Nothing is subclassed.
 Samplers are built by name from a `SamplerContext` (data sizes, the current global model's losses,
 the 3DG) through one registry, `register_sampler(name, factory)` with `factory(context, **options)`;
-the four built-ins are registered exactly that way.
+the built-ins are registered exactly that way (FedProx is MD sampling whose registration also sets
+the config's proximal term, `prox_mu` 0.01).
 
 `available` is either a boolean mask of length N or an array of client ids. Shared rules:
 - an empty availability, m < 1 or ids outside 0..N-1 raise ValueError;
@@ -19,58 +20,17 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from functools import cached_property
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import numpy as np
 
 from fedgs_lite.checks import canonical_name, positive_int
 from fedgs_lite.masks import available_ids
 from fedgs_lite.objective import count_penalty
+from fedgs_lite.paper import FEDPROX_MU
 from fedgs_lite.registry import Registry
+from fedgs_lite.sampler_context import Sampler, SamplerContext
 from fedgs_lite.solvers import FAST_STARTS, solve_selection
-
-
-@runtime_checkable
-class Sampler(Protocol):
-    """What a trainer or the simulator needs from a sampler (`update` is optional)."""
-
-    name: str
-
-    def select(self, available: np.ndarray, m: int, round_idx: int,
-               rng: np.random.Generator) -> np.ndarray: ...
-
-
-@dataclass(frozen=True, eq=False)
-class SamplerContext:
-    """What a sampler factory may use. A run builds one per run (`assemble.build_sampler`); each field
-    may be None where nobody provides it, and a sampler that needs it says so.
-
-    sizes: (N,) data size per client. loss_fn(ids) -> the current global model's mean loss on each
-    client's data (Power-of-Choice); it reads the run's model at call time. distances_fn() -> the
-    (N, N) 3DG distance matrix, built on first use of `distances` (so only FedGS pays for it).
-    """
-
-    sizes: np.ndarray | None = None
-    loss_fn: Callable[[np.ndarray], np.ndarray] | None = None
-    distances_fn: Callable[[], np.ndarray] | None = None
-
-    @property
-    def num_clients(self) -> int | None:
-        return None if self.sizes is None else len(self.sizes)
-
-    @cached_property
-    def distances(self) -> np.ndarray | None:
-        return None if self.distances_fn is None else np.asarray(self.distances_fn(), dtype=float)
-
-    def require(self, what: str, sampler: str) -> Any:
-        """sizes, loss_fn or distances; a ValueError saying what `sampler` needs when it is missing."""
-        value = getattr(self, what)
-        if value is None:
-            why = {"sizes": "data size per client", "loss_fn": "ids -> global-model losses on them",
-                   "distances": "the 3DG distance matrix, e.g. label_3dg(fed).distances"}[what]
-            raise ValueError(f"sampler {sampler!r} needs {what}= ({why})")
-        return value
 
 
 def _as_sizes(sizes, what: str) -> np.ndarray:
@@ -228,19 +188,20 @@ REGISTRY = Registry("sampler", canonical_name,
 
 def register_sampler(name: str, factory: Callable[..., Sampler], *, aggregation: str = "size",
                      from_config: Mapping[str, str] | None = None, aliases: tuple[str, ...] = (),
-                     overwrite: bool = False) -> None:
+                     config_defaults: Mapping[str, Any] | None = None, overwrite: bool = False) -> None:
     """Make a sampler available by name to make_sampler, ExperimentConfig and the CLI.
 
     `factory(context: SamplerContext, **options)` returns an object with `name` and
     `select(available, m, round_idx, rng)` (optionally `update`, `state_dict`, `load_state_dict`).
     aggregation: how a run weights the sampler's clients ("size": FedAvg by data size, "uniform":
     equally), unless the config says otherwise. from_config: factory option -> ExperimentConfig field,
-    the options a run passes (e.g. {"alpha": "fedgs_alpha"}).
+    the options a run passes (e.g. {"alpha": "fedgs_alpha"}). config_defaults: ExperimentConfig fields
+    the method sets when a config leaves them at their defaults (FedProx: {"prox_mu": 0.01}).
     """
     if aggregation not in AGGREGATIONS:
         raise ValueError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, got {aggregation!r}")
     REGISTRY.register(name, factory, aliases=aliases, overwrite=overwrite, aggregation=aggregation,
-                      from_config=dict(from_config or {}))
+                      from_config=dict(from_config or {}), config_defaults=dict(config_defaults or {}))
 
 
 def unregister_sampler(name: str) -> None:
@@ -257,6 +218,11 @@ def config_options(name: str, settings: Mapping[str, Any]) -> dict[str, Any]:
     """The options a run passes to sampler `name`: its `from_config` fields, read from `settings` (an
     ExperimentConfig's fields as a mapping; fields missing there are left to the factory's defaults)."""
     return {opt: settings[f] for opt, f in REGISTRY.get(name).info["from_config"].items() if f in settings}
+
+
+def config_defaults(name: str) -> dict[str, Any]:
+    """The config fields sampler `name` sets when a config leaves them at their defaults."""
+    return dict(REGISTRY.get(name).info.get("config_defaults", {}))
 
 
 def default_aggregation(name: str) -> str:
@@ -293,8 +259,15 @@ def _fedgs(context: SamplerContext, **options) -> FedGSSampler:
 register_sampler("uniform", lambda context, **options: UniformSampler(**options), aliases=("uniformsample",))
 register_sampler("md", lambda context, **options: MDSampler(context.require("sizes", "md"), **options),
                  aggregation="uniform", aliases=("mdsample",))  # the authors average MD's models uniformly
+# Power-of-Choice ranks clients by the loss on their validation parts and averages uniformly, as the
+# authors (fedgs:algorithm/powerofchoice.py:11-20; fedbase.py:221-222 `aggregate='uniform'`).
 register_sampler("poc", lambda context, **options: PowerOfChoiceSampler(
     context.require("loss_fn", "poc"), sizes=context.sizes, **options), from_config={"d": "poc_d"},
-    aliases=("powerofchoice", "power_of_choice"))
+    aggregation="uniform", aliases=("powerofchoice", "power_of_choice"))
+# FedProx: MD sampling among the available clients plus the proximal term (fedgs:algorithm/fedprox.py
+# :15-19, :38-41), mu 0.01 as the authors' Fashion-MNIST runs (fedgs:utils/fashion_niid.yml:11).
+register_sampler("fedprox", lambda context, **options: MDSampler(
+    context.require("sizes", "fedprox"), name="fedprox", **options), aggregation="uniform",
+    config_defaults={"prox_mu": FEDPROX_MU}, aliases=("nfedprox",))
 register_sampler("fedgs", _fedgs, from_config={"alpha": "fedgs_alpha", "solver": "solver"})
 SAMPLERS = REGISTRY.mark_builtin()

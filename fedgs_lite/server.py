@@ -2,8 +2,9 @@
 
 `aggregation_weights` is the one rule for how the distinct trained clients of a round are weighted
 ("size": by data size, "uniform": equally; a client the sampler picked twice, as MD may, counts twice).
-`client_losses` is what Power-of-Choice ranks clients by. `resolve_device` turns a config's device
-name into a torch.device.
+`client_losses` is what Power-of-Choice ranks clients by (on their validation parts, as the authors);
+`validation_loss` is the authors' model-selection signal, the clients' validation losses weighted by
+their training sizes. `resolve_device` turns a config's device name into a torch.device.
 """
 
 from __future__ import annotations
@@ -82,15 +83,31 @@ def evaluate(model: nn.Module, params: Params, x: torch.Tensor, y: torch.Tensor,
 
 
 def client_losses(model: nn.Module, params: Params, data: DeviceData, clients: Sequence[int],
-                  batch_size: int = 2048) -> np.ndarray:
-    """Mean loss of the (global) `params` on each listed client's training data, in one pass."""
+                  batch_size: int = 2048, *, parts: Sequence[torch.Tensor] | None = None) -> np.ndarray:
+    """Mean loss of the (global) `params` on each listed client's samples, in one pass: its training
+    data, or `parts[c]` (indices into data.x, e.g. its validation part). A client without samples gets 0."""
     clients = [int(c) for c in np.asarray(clients).reshape(-1)]
-    if not clients:
-        return np.zeros(0)
-    idx = torch.cat([data.client_indices[c] for c in clients])
+    parts = data.client_indices if parts is None else parts
+    counts = np.array([len(parts[c]) for c in clients], dtype=np.int64)
+    if not clients or counts.sum() == 0:
+        return np.zeros(len(clients))
+    idx = torch.cat([parts[c] for c in clients])
     seg = torch.repeat_interleave(torch.arange(len(clients), device=data.device),
-                                  torch.as_tensor(data.sizes[clients], device=data.device))
+                                  torch.as_tensor(counts, device=data.device))
     losses, _ = _per_sample(model, params, data.x[idx], data.y[idx], batch_size)
     sums = torch.zeros(len(clients), dtype=torch.float64, device=data.device)
     sums.index_add_(0, seg, losses.double())
-    return sums.cpu().numpy() / np.maximum(data.sizes[clients], 1)
+    return sums.cpu().numpy() / np.maximum(counts, 1)
+
+
+def validation_loss(model: nn.Module, params: Params, data: DeviceData,
+                    valid_parts: Sequence[torch.Tensor]) -> float:
+    """The authors' `valid_loss`: each client's mean loss on its validation part, weighted by its
+    training size (easyfl:utils/logger/basic_logger.py@39de7ce `log_per_round`); clients without
+    validation samples are left out."""
+    clients = np.arange(len(valid_parts))
+    losses = client_losses(model, params, data, clients, parts=valid_parts)
+    weights = np.asarray(data.sizes, dtype=np.float64) * (np.array([len(p) for p in valid_parts]) > 0)
+    if weights.sum() <= 0:
+        raise ValueError("validation_loss needs at least one client with validation samples")
+    return float(np.dot(weights, losses) / weights.sum())

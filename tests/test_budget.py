@@ -17,18 +17,23 @@ def test_run_flops_by_hand():
     (cell,) = grid_cells(["synthetic"], ["IDL"], ["poc"], (0,))
     (plan,) = plan_grid([cell], tiny=True, device="cpu")
     c = plan.config
-    n_train, n_test, shape = data_shape(plan)
+    n_data, n_test, shape = data_shape(plan)
+    n_valid = n_data * 0.15 / 0.9  # the authors' synthetic split: 75/15/10 train/valid/test
+    n_train = n_data - n_valid
     fwd = 2 * shape[0] * 10  # multinomial logistic regression: one dim x classes matrix product
     f = run_flops(plan)
     assert f["train"] == c.rounds * c.m * c.steps * c.batch_size * 3 * fwd
-    assert math.isclose(f["poc"], c.rounds * c.num_clients * (n_train / c.num_clients) * fwd)
-    assert f["graph"] == 0 and f["eval"] == (c.rounds + 1) * n_test * fwd
+    # Power-of-Choice evaluates the candidates on their validation parts; every evaluation covers the test
+    # set and every client's validation part
+    assert math.isclose(f["poc"], c.rounds * c.num_clients * (n_valid / c.num_clients) * fwd)
+    assert f["graph"] == 0 and math.isclose(f["eval"], (c.rounds + 1) * (n_test + n_valid) * fwd)
 
     uniform = PlannedRun(cell, c.replace(sampler="uniform", epochs=2, steps=None, eval_every=2),
                             plan.dataset_label, plan.grid)
     f = run_flops(uniform)
     assert math.isclose(f["train"], c.rounds * c.m * 2 * n_train / c.num_clients * 3 * fwd)
-    assert f["poc"] == 0 and f["eval"] == (c.rounds // 2 + 2) * n_test * fwd  # rounds=3: after 2, 3, and at 0
+    evals = c.rounds // 2 + 2  # rounds=3: after 2, 3, and at 0
+    assert f["poc"] == 0 and math.isclose(f["eval"], evals * (n_test + n_valid) * fwd)
     update = PlannedRun(cell, c.replace(sampler="fedgs", graph_features="update"), plan.dataset_label,
                            plan.grid)
     assert run_flops(update)["graph"] == c.num_clients * c.steps * c.batch_size * 3 * fwd

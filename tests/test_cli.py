@@ -142,3 +142,32 @@ def test_reproduce_time_limit_and_the_call_log(tmp_path, capsys):
     assert main(common + ["--cohort-size", "0"]) == 2
     assert main(common + ["--time-limit", "-1"]) == 2
     assert len((out / GRID_LOG).read_text().splitlines()) == 3
+
+
+def test_reproduce_never_writes_the_committed_results_unless_asked(tmp_path, monkeypatch):
+    # issue 14 item 1: `reproduce --tiny` from the repository root replaced results/summary.* and added to
+    # results/grid_calls.jsonl; now a pipeline check (or any default) writes under runs/
+    committed = tmp_path / "results"
+    committed.mkdir()
+    (committed / "summary.md").write_text("the paper grid\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["reproduce", "--tiny", "--modes", "IDL", "--samplers", "uniform", "--no-figures",
+                 "--no-progress"]) == 0
+    assert sorted(p.name for p in committed.iterdir()) == ["summary.md"]
+    assert (committed / "summary.md").read_text() == "the paper grid\n"
+    assert (tmp_path / "runs" / "reproduce-tiny" / "summary.md").exists()
+    assert main(["reproduce", "--tiny", "--dry-run", "--modes", "IDL", "--samplers", "uniform"]) == 0
+    assert sorted(p.name for p in committed.iterdir()) == ["summary.md"]
+
+
+def test_a_subset_call_never_shrinks_the_summary(tmp_path):
+    # issue 14 item 1: the summary covers every finished cell under --out, not just this call's cells
+    out = tmp_path / "grid"
+    common = ["reproduce", "--tiny", "--modes", "IDL", "--out", str(out), "--no-figures", "--no-progress"]
+    assert main(common + ["--samplers", "uniform,md"]) == 0
+    assert main(common + ["--samplers", "fedgs"]) == 0  # trains one more cell
+    assert main(common + ["--samplers", "uniform"]) == 0  # trains nothing
+    with (out / "summary.csv").open() as f:
+        assert [r["sampler"] for r in csv.DictReader(f)] == ["uniform", "md", "fedgs"]
+    md = (out / "summary.md").read_text()
+    assert "runs: 3 (every finished run in this folder)" in md

@@ -43,6 +43,15 @@ def tiny(**kw) -> ExperimentConfig:
     (dict(lr_decay=1.5), "lr_decay"),
     (dict(poc_d=2, clients_per_round=3), "poc_d"),
     (dict(seed=True), "seed"),
+    (dict(holdout=1.0), "holdout"),
+    (dict(holdout=-0.1), "holdout"),
+    (dict(skew=0.7), "skew=0.7 applies to partition 'dirichlet_lognormal'"),
+    (dict(partition="dirichlet_lognormal", skew=1.5), "skew"),
+    (dict(synthetic_setting="authors"), "unknown synthetic_setting"),
+    (dict(dataset="mnist", synthetic_setting="paper"), "synthetic dataset only"),
+    (dict(synthetic_setting="paper", holdout=0.2), "own validation split"),
+    (dict(model="resnet"), "unknown model"),
+    (dict(graph_features="oracles"), "graph_features"),
 ])
 def test_config_rejects_bad_values(kw, match):
     with pytest.raises(ValueError, match=match):
@@ -104,3 +113,24 @@ def test_the_defaults_are_the_demo_and_the_paper_settings_come_from_paper_py():
     g = build_config(Cell("synthetic", "LN", "fedgs", 0))
     assert (g.rounds, g.epochs, g.steps, g.batch_size, g.lr, g.fedgs_alpha) == (
         st.rounds, st.local_epochs, st.local_steps, st.batch_size, st.lr, st.fedgs_alpha)
+
+
+def test_the_new_fields_reach_the_run_and_its_id():
+    c = tiny(dataset="fashion_mnist", partition="dirichlet_lognormal", skew=0.7, holdout=0.2,
+             model="fashion_mnist_lr", sampler="fedprox")
+    assert c.model_name == "fashion_mnist_lr" and ExperimentConfig().model_name == "synthetic"
+    assert c.prox_mu == 0.01 and c.aggregation_rule == "uniform"  # FedProx: MD + mu 0.01, averaged uniformly
+    assert c.replace(prox_mu=0.1).prox_mu == 0.1  # an explicit mu stays
+    assert ExperimentConfig(sampler="fedprox", prox_mu=0.5).prox_mu == 0.5
+    for field in ("skew", "holdout", "model", "synthetic_setting"):
+        assert field in COHORT_FIELDS
+    assert c.replace(skew=0.9).run_id != c.run_id and c.replace(holdout=0.1).run_id != c.run_id
+    assert ExperimentConfig(synthetic_setting="paper").synthetic_options["max_samples"] is None
+    assert ExperimentConfig(sampler="fedgs", graph_features="oracle").label == "fedgs"
+
+
+def test_config_models_name_the_models_module():
+    from fedgs_lite.config import MODELS
+    from fedgs_lite.models import MODEL_NAMES
+
+    assert MODELS == ("auto", *MODEL_NAMES)

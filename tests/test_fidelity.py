@@ -15,11 +15,11 @@ from fedgs_lite.data import SYNTHETIC_DEMO, SYNTHETIC_PAPER, Dataset, load_datas
 from fedgs_lite.degenerate import degenerate_reason
 from fedgs_lite.graph import build_3dg, cosine_similarity, label_features, oracle_features
 from fedgs_lite.models import make_model
-from fedgs_lite.partitions import (
+from fedgs_lite.partitions import partition
+from fedgs_lite.partitions_dist4 import (
     dirichlet_alpha_from_skew,
     dirichlet_lognormal_parts,
     lognormal_client_sizes,
-    partition,
 )
 
 
@@ -291,3 +291,179 @@ def test_fashion_mnist_logistic_regression_is_easyfls():
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
     assert [(m.in_features, m.out_features) for m in linears] == [(784, 10)]
     assert torch.count_nonzero(linears[0].bias) == 0 and torch.count_nonzero(linears[0].weight) > 0
+
+
+# --------------------------------------------------------------------------- the loop/grid half
+
+
+@pytest.fixture
+def one_thread(one_torch_thread):
+    yield
+
+
+def grid_config(dataset, mode, sampler, **kw):
+    return rp.build_config(rp.Cell(dataset, mode, sampler, 0), **kw)
+
+
+def test_item2_the_learning_rate_is_constant_unless_decay_is_asked_for():
+    # fedgs:utils/fflow.py:34 lr_scheduler=-1 (default) with fedgs:algorithm/fedbase.py:164-165: no decay;
+    # fflow.py:33's 0.998 only with --lr_scheduler 0 (fedbase.py:166-170)
+    from fedgs_lite.cli import build_parser
+    from fedgs_lite.config import ExperimentConfig
+
+    c = ExperimentConfig()
+    assert c.lr_decay == 1.0 and c.lr_at(0) == c.lr_at(1000) == c.lr
+    assert ExperimentConfig(lr_decay=0.998).lr_at(200) == pytest.approx(0.1 * 0.998 ** 200)
+    run_help = build_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert "--lr-decay" in run_help and "constant" in run_help
+
+
+def test_item3_power_of_choice_ranks_validation_losses_and_averages_uniformly(one_thread):
+    # fedgs:algorithm/powerofchoice.py:11-20 ranks `self.clients[cid].test(self.model)` (dataflag 'valid',
+    # fedbase.py:352-362); it defines no aggregate, so fedbase.py:221-222's uniform average applies
+    from fedgs_lite.runs import open_run
+    from fedgs_lite.server import evaluate
+
+    cfg = grid_config("synthetic", "IDL", "poc", tiny=True, device="cpu")
+    assert cfg.aggregation_rule == "uniform" and cfg.synthetic_setting == "paper"
+    run = open_run(cfg, None, True, None, None)
+    p, ids = run.parts, np.arange(cfg.num_clients)
+    losses = run.client_losses(ids)
+    for k in (0, 3, 7):
+        idx = p.valid_parts[k]
+        by_hand, _ = evaluate(p.model, run.params, p.data.x[idx], p.data.y[idx])
+        assert losses[k] == pytest.approx(by_hand)
+        train, _ = evaluate(p.model, run.params, p.data.x[p.data.client_indices[k]],
+                            p.data.y[p.data.client_indices[k]])
+        assert losses[k] != pytest.approx(train)
+    picked = run.sampler.select(np.ones(cfg.num_clients, bool), cfg.m, 0, np.random.default_rng(0))
+    np.testing.assert_array_equal(picked, np.sort(np.argsort(-losses)[:cfg.m]))
+
+
+def test_item4_size_modes_run_on_dist4_and_a_degenerate_mode_is_said_out_loud(data_root, tmp_path, capsys,
+                                                                               one_thread):
+    # fedgs:utils/fashion_niid.yml:3,17 (dist4 skew 0.7 under LessDataFirst-0.9); on dist 1 every
+    # client holds 600 samples, so MDF/LDF are IDL there (fedgs:utils/systemic_simulator.py:108-132)
+    from fedgs_lite.cli import main
+    from fedgs_lite.degenerate import DegenerateModeWarning
+    from fedgs_lite.grid import PlannedRun, run_grid
+    from fedgs_lite.summary import summarise
+
+    for mode in paper.SIZE_MODES:
+        cfg = grid_config("fashion_mnist", mode, "uniform")
+        assert (cfg.partition, cfg.skew, cfg.holdout) == ("dirichlet_lognormal", 0.7, 0.2)
+    assert grid_config("fashion_mnist", "YMF", "uniform").partition == "label_skew"
+    # forced onto equal sizes anyway: a warning at run time, one line in the CLI, a summary column
+    cell = rp.Cell("fashion_mnist", "MDF", "uniform", 0)
+    tiny = rp.build_config(cell, tiny=True, data_root=str(data_root), device="cpu", model="fashion_mnist_lr")
+    forced = tiny.replace(partition="label_skew", skew=None, num_clients=20, clients_per_round=4, rounds=1)
+    with pytest.warns(DegenerateModeWarning, match="every client holds 2400 training samples"):
+        report = run_grid([PlannedRun(cell, forced, "fashion_mnist", "tiny")], tmp_path, progress=False)
+    (row,) = summarise(tmp_path, report.run_dirs)
+    assert "the same as IDL" in row["degenerate"] and row["partition"] == "label_skew (2 per client)"
+    argv = ["run", "--dataset", "fashion_mnist", "--data-root", str(data_root), "--model", "fashion_mnist_lr",
+            "--clients", "20", "--m", "4", "--mode", "LDF-0.9", "--rounds", "1", "--steps", "1",
+            "--samplers", "uniform,md", "--out", str(tmp_path / "cli"), "--no-progress"]
+    assert main(argv) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "degenerate" in line]
+    assert len(err) == 1 and err[0].startswith("warning: LDF-0.9 is degenerate")
+
+
+def test_item5_and_6_the_synthetic_grid_uses_the_authors_data_and_their_oracle_3dg(one_thread):
+    # easyfl:benchmark/synthetic_regression/core.py@591d5e7:169,73-78 (sizes, split);
+    # fedgs:algorithm/oracle_fedgs.py:95-98 (the oracle feature: each client's optimal model)
+    from fedgs_lite.assemble import assemble, build_sampler
+    from fedgs_lite.data import make_synthetic
+    from fedgs_lite.seeds import run_seeds, seed_int
+
+    cfg = grid_config("synthetic", "LN", "fedgs")
+    assert (cfg.synthetic_setting, cfg.graph_features, cfg.rounds, cfg.steps, cfg.lr, cfg.lr_decay) == (
+        "paper", "oracle", 300, 10, 0.1, 1.0)
+    parts = assemble(cfg.replace(device="cpu"))
+    seed = seed_int(run_seeds(cfg.seed).data)
+    ds = make_synthetic(30, rng=np.random.default_rng(seed), **SYNTHETIC_PAPER)
+    np.testing.assert_array_equal(parts.fed.sizes, [len(c) for c in ds.natural_clients])
+    np.testing.assert_array_equal(parts.fed.valid_sizes, [len(c) for c in ds.natural_valid])
+    sampler = build_sampler(cfg, parts, lambda ids: np.zeros(len(ids)))
+    np.testing.assert_allclose(sampler.distances, build_3dg(oracle_features(parts.fed)).distances)
+    assert not np.allclose(sampler.distances, build_3dg(label_features(parts.fed)).distances)
+
+
+def test_item8_the_loop_records_the_size_weighted_validation_loss(one_thread):
+    # easyfl:utils/logger/basic_logger.py@39de7ce log_per_round: valid_loss = sum_i |D_i| valid_loss_i /
+    # sum_i |D_i| with |D_i| the training sizes; fedgs:utils/result_analysis.py:517-530 picks its argmin
+    from fedgs_lite.loop import run_experiment
+    from fedgs_lite.runs import open_run
+    from fedgs_lite.server import evaluate
+
+    cfg = grid_config("synthetic", "IDL", "uniform", tiny=True, device="cpu")
+    h = run_experiment(cfg, progress=False)
+    assert len(h.valid_loss) == len(h.eval_rounds) == cfg.rounds + 1 and np.isfinite(h.valid_loss).all()
+    run = open_run(cfg, None, True, None, None)
+    run.params = {k: v.clone() for k, v in h.final_params.items()}
+    p = run.parts
+    per_client = [evaluate(p.model, run.params, p.data.x[v], p.data.y[v])[0] for v in p.valid_parts]
+    by_hand = np.dot(p.fed.sizes, per_client) / p.fed.sizes.sum()
+    assert h.valid_loss[-1] == pytest.approx(by_hand)
+    best = int(np.argmin(h.valid_loss))
+    assert h.best_valid_accuracy() == h.test_accuracy[best] and h.best_valid_loss() == h.test_loss[best]
+
+
+def test_item8_label_modes_count_the_validation_labels_size_modes_the_training_sizes():
+    # fedgs:utils/systemic_simulator.py:104 YMF and :146-148 YFF, YC read train + valid labels;
+    # :114, :128 MDF and LDF read local_data_vols (training sizes)
+    from fedgs_lite.masks import ClientStats
+
+    ds = balanced_labels(30)
+    fed = partition(ds, 20, "label_skew", rng=np.random.default_rng(0), classes_per_client=2, holdout=0.5)
+    stats = ClientStats.from_federated(fed)
+    np.testing.assert_array_equal(stats.sizes, fed.sizes)
+    np.testing.assert_array_equal(stats.label_histograms, fed.label_histograms + fed.valid_label_histograms)
+    assert (fed.valid_label_histograms.sum(axis=1) == fed.valid_sizes).all()
+
+
+def test_item9_fedprox_is_md_sampling_plus_the_proximal_term_in_the_grid(one_thread):
+    # fedgs:algorithm/fedprox.py:15-19 (MD sampling), :38-41 (0.5 mu ||w - w_g||^2);
+    # fedgs:utils/fashion_niid.yml:11 nfedprox_mu0.01; fedgs:niid_degree_plot.py:5-11 its fifth method
+    from fedgs_lite.loop import run_experiment
+
+    assert "fedprox" in paper.SAMPLERS and paper.SAMPLER_LABELS["fedprox"] == "FedProx"
+    cells = rp.grid_cells(["synthetic"], ["IDL"], seeds=(0,))
+    assert [c.sampler for c in cells] == ["uniform", "md", "poc", "fedprox", "fedgs"]
+    cfg = grid_config("synthetic", "IDL", "fedprox", tiny=True, device="cpu")
+    assert (cfg.prox_mu, cfg.aggregation_rule) == (paper.FEDPROX_MU, "uniform")
+    prox, md = (run_experiment(cfg.replace(sampler=s, prox_mu=mu), progress=False)
+                for s, mu in (("fedprox", 0.01), ("md", 0.0)))
+    assert prox.selected == md.selected  # the same MD draws...
+    assert prox.test_loss[-1] != md.test_loss[-1]  # ...and the proximal term changes the training
+
+
+def test_the_heterogeneity_study_end_to_end_in_tiny(data_root, tmp_path, monkeypatch, one_thread):
+    # fedgs:niid_degree_plot.py: five methods, four skews, LDF-0.9, test loss; the tiny CLI variant in CI
+    import csv
+
+    from fedgs_lite.cli import main
+    from fedgs_lite.heterogeneity import kendall_tau, study_cells
+
+    cells = study_cells((0, 1))
+    assert len(cells) == 4 * 5 * 2 and {c.skew for c in cells} == set(paper.HETEROGENEITY.skews)
+    cfg = rp.build_config(cells[0])
+    assert (cfg.mode, cfg.partition, cfg.skew, cfg.holdout, cfg.steps, cfg.m, cfg.fedgs_alpha) == (
+        "LDF-0.9", "dirichlet_lognormal", 0.1, 0.2, 10, 20, 1.0)
+    monkeypatch.chdir(tmp_path)  # the default --out is under runs/, never results/
+    argv = ["reproduce", "--study", "heterogeneity", "--tiny", "--model", "fashion_mnist_lr", "--data-root",
+            str(data_root), "--no-progress"]
+    assert main(argv) == 0
+    out = tmp_path / "runs" / "heterogeneity-tiny"
+    with open(out / "heterogeneity.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 20 and {r["dataset"] for r in rows} == {"fashion_mnist [fashion_mnist_lr] [tiny]"}
+    fedgs_09 = next(r for r in rows if r["sampler"] == "fedgs" and float(r["skew"]) == 0.9)
+    assert float(fedgs_09["authors_loss"]) == 0.3184 and float(fedgs_09["min_test_loss_mean"]) > 0
+    md = (out / "heterogeneity.md").read_text()
+    assert "0.2431" in md and "Kendall tau" in md and "| 0.635 |" in md  # skew 0.8: Dirichlet(0.63)
+    assert md.count("/1 (") == 4 * 4  # FedGS against each other method, paired by seed, at each skew
+    assert (out / "heterogeneity_fashion_mnist_fashion_mnist_lr_tiny.png").stat().st_size > 0
+    assert not (tmp_path / "results").exists()
+    assert main(["reproduce", "--study", "heterogeneity", "--modes", "IDL", "--dry-run"]) == 2  # fixed mode
+    assert kendall_tau(["a", "b", "c"], ["a", "b", "c"]) == 1 and kendall_tau(["a", "b"], ["b", "a"]) == -1

@@ -28,7 +28,8 @@ def test_record_round_and_eval_by_hand():
     assert h.count_variance() == pytest.approx(np.var([2, 1, 0, 1]))
     np.testing.assert_allclose(h.count_variance_curve(), [np.var([2, 0, 0, 0]), np.var([2, 1, 0, 1])])
     assert h.jain_index() == pytest.approx(16 / (4 * 6))
-    assert (h.final_accuracy(), h.best_accuracy(), h.final_loss()) == (0.5, 0.5, 1.0)
+    assert (h.final_accuracy(), h.max_test_accuracy(), h.final_loss()) == (0.5, 0.5, 1.0)
+    assert math.isnan(h.best_valid_accuracy()) and h.valid_loss[0] != h.valid_loss[0]  # no hold-out: NaN
 
 
 def test_json_round_trip_writes_nan_as_null():
@@ -49,3 +50,24 @@ def test_csv_rows_one_per_round_and_the_initial_evaluation():
     empty = History.start(ExperimentConfig())
     assert empty.to_csv_rows() == [] and math.isnan(empty.final_accuracy())
     assert empty.count_variance_curve().size == 0
+
+
+def test_the_authors_best_validation_metric_by_hand():
+    # fedgs:utils/result_analysis.py:517-530: the test numbers at np.argmin(valid_loss), per run
+    h = History.start(ExperimentConfig(num_clients=4))
+    for r, (test_loss, acc, valid) in enumerate([(2.3, 0.10, 2.2), (1.1, 0.60, 0.9), (1.0, 0.55, 0.95),
+                                                  (1.2, 0.70, 0.9)]):
+        if r:
+            h.record_round([0, 1], [1], 1.0, 0.1, 0.01)
+        h.record_eval(r, test_loss, acc, valid)
+    assert h.best_valid_index() == 1 and h.best_valid_round() == 1  # a tie keeps the first, as np.argmin
+    assert (h.best_valid_accuracy(), h.best_valid_loss()) == (0.60, 1.1)
+    # the test-picked numbers differ: both optimistic, neither is the authors' headline metric
+    assert (h.max_test_accuracy(), h.min_test_loss()) == (0.70, 1.0)
+    h.valid_loss[1] = float("nan")  # a diverged evaluation never wins
+    assert h.best_valid_round() == 3
+    back = History.from_json(h.to_json())
+    assert math.isnan(back.valid_loss[1]) and back.best_valid_round() == 3
+    old = {k: v for k, v in h.to_dict().items() if k != "valid_loss"}  # a history written before validation
+    assert History.from_dict(old).best_valid_index() is None
+    assert [r["valid_loss"] for r in h.to_csv_rows()] == [2.2, "", 0.95, 0.9]  # NaN: blank

@@ -84,7 +84,8 @@ def test_history_json_round_trip_counts_and_eval_every():
     assert h.count_variance() == pytest.approx(float(np.var(counts)))
     assert h.counts_over_rounds()[-1].tolist() == counts.tolist()
     assert h.final_accuracy() == h.test_accuracy[-1]
-    assert h.best_accuracy() == max(h.test_accuracy)
+    assert h.max_test_accuracy() == max(h.test_accuracy) and h.min_test_loss() == min(h.test_loss)
+    assert np.isnan(h.best_valid_accuracy()) and h.best_valid_round() is None  # no hold-out here
     back = History.from_json(h.to_json())
     assert results(back) == results(h)
     # NaN survives as null in JSON

@@ -93,8 +93,12 @@ def check_06(r: dict, p: dict) -> None:
     assert r["source"] == "tiny"
     assert r["samplers"] == sorted(samplers)
     assert len(r["modes"]) == len(p["tiny_modes"].split(","))
-    assert r["num_rows"] == len(r["modes"]) * len(samplers) == len(r["final_acc"])
-    assert all(0.0 <= a <= 1.0 for a in r["final_acc"].values())
+    assert r["num_rows"] == len(r["modes"]) * len(samplers) == len(r["final_acc"]) == len(r["bestval_acc"])
+    assert all(0.0 <= a <= 1.0 for a in [*r["final_acc"].values(), *r["bestval_acc"].values()])
+    # the settings say what each dataset's clients do locally (issue 10: it printed "None local epochs")
+    assert r["local_work"] == {"synthetic": "10 local steps", "fashion_mnist": "10 local steps",
+                               "cifar10": "5 local epochs"}
+    assert r["study_methods"] == ["uniform", "md", "poc", "fedprox", "fedgs"] and r["study_rows"] == 0
 
 
 def check_07(r: dict, p: dict) -> None:

@@ -52,7 +52,7 @@ def test_selection_contract(name, m):
         ids = s.select(MASK, m, t, rng)
         assert ids.dtype == np.int64
         assert MASK[ids].all(), "only available clients may be selected"
-        if name == "md":
+        if name in ("md", "fedprox"):
             assert ids.size == m  # with replacement, always m draws
         else:
             assert ids.size == min(m, MASK.sum())
@@ -231,7 +231,7 @@ def test_fedgs_rejects_bad_distances():
 
 
 def test_make_sampler_errors():
-    with pytest.raises(ValueError, match="unknown sampler 'bogus'.*uniform, md, poc, fedgs"):
+    with pytest.raises(ValueError, match="unknown sampler 'bogus'.*uniform, md, poc, fedprox, fedgs"):
         make_sampler("bogus")
     with pytest.raises(ValueError, match="'fedgs' needs distances"):
         make_sampler("fedgs", sizes=SIZES)
@@ -284,9 +284,11 @@ def test_the_context_builds_the_3dg_only_when_a_sampler_asks_and_only_once():
 
 
 def test_builtins_and_user_samplers_share_one_registry_shape():
-    assert SAMPLERS == ("uniform", "md", "poc", "fedgs")
+    assert SAMPLERS == ("uniform", "md", "poc", "fedprox", "fedgs")
     assert all(REGISTRY.get(n).builtin for n in SAMPLERS)
     assert default_aggregation("md") == "uniform" and default_aggregation("fedgs") == "size"
+    # the authors average Power-of-Choice's and FedProx's (MD sampling's) models uniformly
+    assert default_aggregation("poc") == default_aggregation("fedprox") == "uniform"
     settings = {"fedgs_alpha": 0.7, "solver": "brute", "poc_d": 4, "seed": 1}
     assert config_options("fedgs", settings) == {"alpha": 0.7, "solver": "brute"}
     assert config_options("PowerOfChoice", settings) == {"d": 4}  # aliases find the entry
