@@ -6,16 +6,14 @@ steps, clients per round, constant lr, validation hold-out, oracle 3DG; size-bas
 `<out>/runs/<dataset>-<mode>-<sampler>-s<seed>-<run_id>`, beside a cell.json that says which cell it
 is. A cell may also fix the dist-4 skew (the heterogeneity study, heterogeneity.py). A finished run
 is read back instead of recomputed, so an interrupted grid resumes where it stopped; the runs of one
-dataset and seed train together as a cohort. Every call is logged in `<out>/grid_calls.jsonl`, so a
-grid spread over several calls reports its whole time.
+dataset and seed train together as a cohort. Every call is logged in `<out>/grid_calls.jsonl`
+(grid_log.py), so a grid spread over several calls reports its whole time.
 `summary.py` reduces the finished runs; `budget.py` counts what a planned grid costs.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from tqdm.auto import tqdm
 
 from fedgs_lite import paper
@@ -36,7 +33,6 @@ from fedgs_lite.rundir import CONFIG_FILE, RunFolderError, is_done, set_aside, s
 GRID_DATASETS = ("synthetic", "fashion_mnist", "cifar10")
 RUNS_DIR = "runs"
 CELL_FILE = "cell.json"
-GRID_LOG = "grid_calls.jsonl"
 
 # --tiny: the CI pipeline check, not a result (few rounds, few clients, a few local steps).
 TINY = dict(rounds=3, num_clients=10, steps=2, batch_size=16, seeds=(0,))
@@ -272,39 +268,3 @@ def run_grid(plans: Sequence[PlannedRun], out: str | Path, *, progress: bool = T
     left = sum(not is_done(rd) for _, rd in todo) - len(failed)
     return GridReport(ran=ran, reused=len(plans) - len(todo), wall_time=time.perf_counter() - t0,
                       run_dirs=dirs, failed=failed, left=left)
-
-
-# --------------------------------------------------------------------------- the call log
-
-def device_name(device: str = "auto") -> str:
-    """What a grid ran on, for its summary: the GPU's name, or the CPU's and its core count."""
-    if device != "cpu" and torch.cuda.is_available():
-        return f"cuda: {torch.cuda.get_device_name(0)}"
-    return f"cpu: {platform.processor() or platform.machine()} ({os.cpu_count()} logical cores)"
-
-
-def log_grid_call(out: str | Path, **entry: Any) -> None:
-    """Append one `reproduce` call (start, device, wall time, runs trained...) to <out>/grid_calls.jsonl,
-    so a grid spread over several calls (a GPU lent 10 minutes at a time) reports its whole time."""
-    path = Path(out) / GRID_LOG
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "ab+") as f:  # appends go to the end wherever we read
-        torn = f.seek(0, os.SEEK_END) > 0 and f.seek(-1, os.SEEK_END) >= 0 and f.read(1) != b"\n"
-        f.write((("\n" if torn else "") + json.dumps(entry) + "\n").encode())  # a killed call's torn line
-
-
-def grid_calls(out: str | Path) -> list[dict[str, Any]]:
-    """The logged calls that trained something (ran > 0, or interrupted while training). A line torn by
-    a killed call is skipped (its time is lost, the others count)."""
-    path = Path(out) / GRID_LOG
-    if not path.exists():
-        return []
-    calls = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            call = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(call, dict) and isinstance(call.get("wall_time"), int | float):
-            calls.append(call)
-    return [c for c in calls if c.get("ran", 0) > 0 or c.get("interrupted")]

@@ -21,16 +21,13 @@ from fedgs_lite.budget import format_budget, grid_budget
 from fedgs_lite.files import lock_folder, remove_orphaned_temps
 from fedgs_lite.grid import (
     GRID_DATASETS,
-    GRID_LOG,
     RUNS_DIR,
     PlannedRun,
-    device_name,
-    grid_calls,
     grid_cells,
-    log_grid_call,
     partition_label,
     plan_grid,
 )
+from fedgs_lite.grid_log import GRID_LOG, device_name, grid_calls, log_grid_call
 from fedgs_lite.heterogeneity import heterogeneity_rows, study_cells, write_heterogeneity
 from fedgs_lite.preflight import check_configs, check_output_folder
 from fedgs_lite.rundir import is_done

@@ -15,7 +15,7 @@ import numpy as np
 
 from fedgs_lite import paper
 from fedgs_lite.files import atomic_write_text
-from fedgs_lite.grid import GRID_LOG, device_name, grid_calls
+from fedgs_lite.grid_log import GRID_LOG, device_name, grid_calls
 from fedgs_lite.plots import plot_curves
 from fedgs_lite.summary import (
     SUMMARY_COLUMNS,

@@ -9,7 +9,8 @@ import pytest
 
 from fedgs_lite.cli import build_parser, configs_from_args, configure_run, main
 from fedgs_lite.config import ExperimentConfig
-from fedgs_lite.grid import GRID_LOG, RUNS_DIR, grid_calls
+from fedgs_lite.grid import RUNS_DIR
+from fedgs_lite.grid_log import GRID_LOG, grid_calls
 
 TINY = ["--rounds", "3", "--clients", "8", "--m", "2", "--steps", "2", "--batch-size", "8", "--no-progress"]
 

@@ -15,7 +15,7 @@ import pytest
 
 from fedgs_lite import cli, loop
 from fedgs_lite.config import ExperimentConfig
-from fedgs_lite.grid import GRID_LOG, grid_calls
+from fedgs_lite.grid_log import GRID_LOG, grid_calls
 from fedgs_lite.loop import run_experiment
 from fedgs_lite.rundir import load_history
 
