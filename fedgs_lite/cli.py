@@ -173,8 +173,7 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dry-run", action="store_true",
                         help="list the cells, their count and the compute budget; run nothing")
     parser.add_argument("--tflops", type=float, default=None,
-                        help="with --dry-run: project the wall time at this sustained TFLOP/s (measure it "
-                             "with benchmarks/bench_training.py)")
+                        help="with --dry-run: the wall time at this sustained TFLOP/s (bench_training.py)")
     parser.add_argument("--cohort-size", type=int, default=None,
                         help="train at most this many runs together (default: all of a dataset and seed)")
     parser.add_argument("--time-limit", type=float, default=None, metavar="SECONDS",

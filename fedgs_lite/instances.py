@@ -120,10 +120,8 @@ def planted_trap(rng: np.random.Generator, n: int, m: int, *, alpha: float = 1.0
     P, Z = np.arange(m), np.arange(m, m + nz)
     d[np.ix_(P, P)] = 1.0
     d[np.ix_(Z, Z)] = d_zz
-    d[np.ix_(P, Z)] = d_pz
-    d[np.ix_(Z, P)] = d_pz
-    jitter = _symmetric(rng, n, -noise, noise)
-    d = np.clip(d + jitter, 0.5, 1.0)
+    d[np.ix_(P, Z)] = d[np.ix_(Z, P)] = d_pz
+    d = np.clip(d + _symmetric(rng, n, -noise, noise), 0.5, 1.0)   # jitter
     np.fill_diagonal(d, 0.0)
     u = np.full(n, -0.8 * s)                               # fillers: worse than P
     u[P] = -0.55 * s

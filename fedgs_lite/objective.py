@@ -7,7 +7,7 @@ Over the N_t available clients (candidates), with D_sub = D[A, A] and M clients 
 
 The first term rewards picking clients that are far apart on the 3DG (alpha times their mean
 pairwise distance), the second picks rarely sampled clients. With M = 1 there are no pairs, so the
-pairwise term is 0 (the authors' 2/(M(M-1)) divided by zero there). The solvers are in solvers.py.
+pairwise term is 0 (the authors' 2/(M(M-1)) divided by zero there). The solvers are behind solvers.py.
 
 Gaps are relative to the objective with u shifted so that min(u) = 0 (a constant per selected
 client, so no argmax changes); the raw objective is often near 0 or negative, where a plain

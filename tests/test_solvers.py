@@ -6,9 +6,12 @@ import pytest
 
 from fedgs_lite import instances
 from fedgs_lite import solvers as S
+from fedgs_lite.conditioning import OPTIMAL_TOL, condition
+from fedgs_lite.fast_search import fast_search, swap_search
 from fedgs_lite.graph import build_3dg, label_features
 from fedgs_lite.objective import count_penalty, fedgs_objective, relative_gap
 from fedgs_lite.solvers import METHODS, SelectionResult, compare_solvers, greedy_swap, solve_selection
+from fedgs_lite.tabu import tabu_search
 
 has_highs = importlib.util.find_spec("highspy") is not None
 needs_highs = pytest.mark.skipif(not has_highs, reason="highspy (HiGHS) not installed: pip install highspy")
@@ -137,10 +140,10 @@ def test_fast_escapes_a_planted_trap_that_greedy_swap_cannot(n, m):
 def test_tabu_walks_out_of_the_decoy_optimum_on_its_own():
     """Without the look-ahead construction: tabu search from the decoy set (a 1-swap local optimum)."""
     inst = instances.planted_trap(np.random.default_rng(0), 24, 6)
-    p = S._condition(*inst.args())
-    decoy_opt = S._local_search(p.w, p.u, inst.decoy[: inst.m])
+    p = condition(*inst.args())
+    decoy_opt = swap_search(p.w, p.u, inst.decoy[: inst.m])
     assert set(decoy_opt) <= set(inst.decoy)  # a genuine local optimum inside the decoys
-    sel = S._tabu(p.w, p.u, decoy_opt, 300, np.random.default_rng(0), p.bound())
+    sel = tabu_search(p.w, p.u, decoy_opt, 300, np.random.default_rng(0), p.bound())
     np.testing.assert_array_equal(sel, inst.planted)
 
 
@@ -297,7 +300,7 @@ def test_exact_fallback_on_a_time_limit_is_never_below_fast():
 
 def test_exact_fallback_uses_the_full_fast_search_when_the_solver_has_nothing(monkeypatch):
     inst = instances.planted_trap(np.random.default_rng(1), 60, 8)
-    monkeypatch.setattr(S, "_milp_highs", lambda p, limit, start: (None, None, False))
+    monkeypatch.setattr(S, "milp_highs", lambda p, limit, start: (None, None, False))
     ex = solve_selection(*inst.args(), "exact", time_limit=1)
     assert ex.status == "time_limit" and ex.bound is None and ex.gap is None
     np.testing.assert_array_equal(ex.selected, inst.planted)  # greedy + swap alone would be trapped
@@ -307,7 +310,7 @@ def test_a_bound_below_a_known_objective_is_dropped_not_reported(monkeypatch):
     inst = instances.non_metric(np.random.default_rng(4), 40, 6)
     fast = solve_selection(*inst.args())
     # a "solver" that returns a worse set and claims a bound below the fast objective: numerics gone wrong
-    monkeypatch.setattr(S, "_milp_highs", lambda p, limit, start: (np.arange(6), 1e-3, True))
+    monkeypatch.setattr(S, "milp_highs", lambda p, limit, start: (np.arange(6), 1e-3, True))
     ex = solve_selection(*inst.args(), "exact")
     assert ex.status == "unproven" and ex.bound is None
     assert ex.objective >= fast.objective
@@ -315,11 +318,11 @@ def test_a_bound_below_a_known_objective_is_dropped_not_reported(monkeypatch):
 
 def test_optimal_is_claimed_only_within_tolerance_of_the_bound(monkeypatch):
     inst = instances.non_metric(np.random.default_rng(4), 40, 6)
-    p = S._condition(*inst.args())
-    best = p.value(S._fast(p, S.FAST_STARTS, None, None))
-    for extra, status in ((0.0, "optimal"), (S.OPTIMAL_TOL * best / 2, "optimal"),
+    p = condition(*inst.args())
+    best = p.value(fast_search(p, S.FAST_STARTS, None, None))
+    for extra, status in ((0.0, "optimal"), (OPTIMAL_TOL * best / 2, "optimal"),
                           (1e-6 * best, "unproven")):
-        monkeypatch.setattr(S, "_milp_highs", lambda p, limit, start, b=best + extra: (None, b, True))
+        monkeypatch.setattr(S, "milp_highs", lambda p, limit, start, b=best + extra: (None, b, True))
         assert solve_selection(*inst.args(), "exact").status == status
 
 
@@ -438,7 +441,6 @@ def test_gurobi_without_gurobipy_says_how_to_install(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", fake_import)
-    monkeypatch.setattr(S, "_GUROBI_ENV", None)
     d = np.array([[0, 1.0, 1.0], [1.0, 0, 1.0], [1.0, 1.0, 0]])
     with pytest.raises(ImportError, match=r"pip install gurobipy .*fedgs_lite\[gurobi\]"):
         solve_selection(d, np.zeros(3), 0.1, 2, "gurobi")
