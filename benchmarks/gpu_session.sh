@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # For a session that is lent a GPU (the `device` tool; see ../shared/DEVICE.md: torch with CUDA is there,
-# cvxpy and papermill are not, and neither is needed here). Only the repo travels, so first copy the data
+# highspy and papermill are not, and neither is needed here). Only the repo travels, so first copy the data
 # into the git-ignored data/ folder and carry it:
 #   mkdir -p data && cp -r ../shared/data/fashion-mnist ../shared/data/cifar10-subset data/
 #   run(command="bash benchmarks/gpu_session.sh bench", carry=["data"])

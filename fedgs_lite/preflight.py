@@ -7,6 +7,7 @@ caught up front, so a command that cannot run says so at once and leaves nothing
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -34,15 +35,19 @@ def check_device(device: str) -> None:
                              "False); use --device cpu, or auto for a GPU when there is one")
 
 
+# solver -> (the module it imports, what to say when it is missing)
+SOLVER_NEEDS = {"exact": ("highspy", "HiGHS (highspy): pip install highspy (or the [exact] extra)"),
+                "gurobi": ("gurobipy", "gurobipy: pip install gurobipy (or the [gurobi] extra)")}
+
+
 def check_solver(solver: str) -> None:
-    if solver != "exact":
+    if solver not in SOLVER_NEEDS:
         return
+    module, says = SOLVER_NEEDS[solver]
     try:
-        import cvxpy  # noqa: F401
-        import highspy  # noqa: F401
+        importlib.import_module(module)
     except ImportError:
-        raise ValueError("--solver exact needs cvxpy and HiGHS: pip install cvxpy highspy (or the [exact] "
-                         "extra), or use --solver fast") from None
+        raise ValueError(f"--solver {solver} needs {says}, or use --solver fast") from None
 
 
 def check_configs(configs: Iterable) -> None:

@@ -128,8 +128,9 @@ class FedGSSampler:
 
     Keeps the sampling counts v (length K); each round scores the available clients with
     `objective.count_penalty`, solves the selection problem with `solvers.solve_selection` (method
-    `solver`: "fast", "exact" or "brute"; `starts` > 1 = multi-start "fast") and adds 1 to the
-    selected clients' counts. `last_result` holds the round's SelectionResult (solver, status, gap).
+    `solver`: "fast", "exact" (HiGHS), "gurobi" (the authors' BQP) or "brute"; `starts` > 1 =
+    multi-start "fast") and adds 1 to the selected clients' counts. `last_result` holds the round's
+    SelectionResult (solver, status, gap).
     A single available client is selected.
     """
 

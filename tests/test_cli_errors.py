@@ -41,10 +41,12 @@ MISTAKES = [
                  id="run: unknown solver"),
     pytest.param(["simulate", "--solver", "bogus"], "argument --solver: invalid choice: 'bogus'",
                  id="simulate: unknown solver"),
-    pytest.param(["run", "--solver", "exact", *TINY_RUN, "--out", "OUT"], "--solver exact needs cvxpy",
-                 id="run: exact without cvxpy"),
-    pytest.param(["simulate", "--solver", "exact"], "--solver exact needs cvxpy",
-                 id="simulate: exact without cvxpy"),
+    pytest.param(["run", "--solver", "exact", *TINY_RUN, "--out", "OUT"],
+                 "--solver exact needs HiGHS (highspy)", id="run: exact without highspy"),
+    pytest.param(["simulate", "--solver", "exact"], "--solver exact needs HiGHS (highspy)",
+                 id="simulate: exact without highspy"),
+    pytest.param(["run", "--solver", "gurobi", *TINY_RUN, "--out", "OUT"], "--solver gurobi needs gurobipy",
+                 id="run: gurobi without gurobipy"),
     pytest.param(["simulate", "--plot", "OUT/fig.png"], "does not exist; create it or choose another path",
                  id="simulate: plot in a missing folder"),
     pytest.param(["run", "--rounds", "many", *TINY_RUN[:4]], "argument --rounds: invalid", id="run: bad int"),
@@ -63,11 +65,12 @@ MISTAKES = [
 
 @pytest.fixture
 def workplace(tmp_path, monkeypatch):
-    """An empty working folder, with no dataset anywhere but the synthetic one and no cvxpy."""
+    """An empty working folder, with no dataset anywhere but the synthetic one and no highspy or gurobipy."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(readers, "REPO_DATA_DIR", tmp_path / "no-repo-data")
     monkeypatch.delenv("FEDGS_DATA", raising=False)
-    monkeypatch.setitem(sys.modules, "cvxpy", None)  # import cvxpy raises ImportError
+    monkeypatch.setitem(sys.modules, "highspy", None)  # import highspy raises ImportError
+    monkeypatch.setitem(sys.modules, "gurobipy", None)
     (tmp_path / "FILE").write_text("not a folder")
     return tmp_path
 

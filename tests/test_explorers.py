@@ -149,7 +149,7 @@ def test_fast_solver_against_brute_force_and_round_problem(fed):
 
 
 def test_exact_comparison_in_the_sampler_view(fed):
-    pytest.importorskip("cvxpy")
+    pytest.importorskip("highspy")
     v = E.explore_sampler("fedgs", m=4, mode="IDL", rounds=5, seed=0, fed=fed, exact=True)
     assert v.solvers is not None and v.solvers.exact.status == "optimal"
     assert v.solvers.gap >= 0

@@ -4,6 +4,7 @@ numbers it shows; the checks below assert on those numbers. Committed notebooks 
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import math
 import os
@@ -71,6 +72,18 @@ def check_04(r: dict, p: dict) -> None:
     assert set(r["alpha_count_variance"]) == {str(float(a)) for a in p["alphas"]}
     assert r["solver_gaps"], "no round compared the fast and exact solvers"
     assert all(0.0 <= g < 0.05 for g in r["solver_gaps"])
+    # the planted trap: greedy + 1-swap stops in the decoys; tabu ("fast") and the exact solvers do not
+    gaps, status = r["trap_gaps"], r["trap_status"]
+    has = {module: importlib.util.find_spec(module) is not None for module in ("highspy", "gurobipy")}
+    assert r["greedy_swap_gap"] > 1e-3
+    assert gaps["fast"] <= 1e-9 and r["trap_fast_is_planted"] is True
+    assert ("exact" in gaps) == has["highspy"] and ("gurobi" in gaps) == has["gurobipy"]
+    if has["highspy"]:
+        assert status["exact"] == "optimal" and gaps["exact"] <= 1e-9
+    if has["gurobipy"]:
+        assert gaps["gurobi"] <= 1e-9
+    if not (has["highspy"] or has["gurobipy"]):
+        assert status["brute"] == "optimal" and gaps["brute"] <= 1e-9
 
 
 def check_05(r: dict, p: dict) -> None:
@@ -135,8 +148,8 @@ CASES = {
     "01_federated_data": ({"num_clients": 10, "classes_per_client": 2}, check_01),
     "02_availability": ({"num_clients": 12, "rounds": 16}, check_02),
     "03_build_3dg": ({"num_clients": 10}, check_03),
-    "04_samplers": ({"num_clients": 12, "m": 3, "rounds": 40, "alphas": [0.0, 10.0], "exact_rounds": 2},
-                    check_04),
+    "04_samplers": ({"num_clients": 12, "m": 3, "rounds": 40, "alphas": [0.0, 10.0], "exact_rounds": 2,
+                     "trap_n": 24, "trap_m": 6}, check_04),
     "05_training": ({"num_clients": 10, "rounds": 3, "modes": ["IDL", "LN-0.5"],
                      "samplers": ["uniform", "fedgs"]}, check_05),
     "06_reproduce_paper": ({"tiny_modes": "IDL,LN", "tiny_samplers": "uniform,fedgs"}, check_06),

@@ -100,7 +100,7 @@ def test_sampler_explorer_round_slider_reuses_the_simulation(fed):
 
 
 def test_sampler_explorer_exact_checkbox_shows_the_gap(fed):
-    pytest.importorskip("cvxpy")
+    pytest.importorskip("highspy")
     box = W.sampler_explorer(fed, m=3, mode="IDL", rounds=5)
     assert box.last_result.solvers is None
     box.controls["exact"].value = True
