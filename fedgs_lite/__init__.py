@@ -3,8 +3,8 @@
 Every public name is available at the top level (`from fedgs_lite import run_experiment`), which is
 how the notebooks import them, so moving a function between modules never breaks a notebook. Names
 are loaded on first use, so `import fedgs_lite` stays fast and optional heavy dependencies (torch,
-cvxpy, ipywidgets) are imported only by what needs them. `EXPORTS` says which module holds each name;
-docs/api.md lists them with their signatures.
+highspy, gurobipy, ipywidgets, Flower, Ray) are imported only by what needs them. `EXPORTS` says which
+module holds each name; docs/api.md lists them with their signatures.
 """
 
 from importlib import import_module
