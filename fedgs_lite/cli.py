@@ -151,7 +151,7 @@ def configure_reproduce(parser: argparse.ArgumentParser) -> None:
                              "0.1/0.7/0.8/0.9, five methods)")
     parser.add_argument("--datasets", default=None,
                         help="comma-separated: synthetic, fashion_mnist, cifar10 (default: all; cifar10 uses "
-                             "the shipped subset when the full set is absent; --tiny default: synthetic)")
+                             "the benchmark subset when the full set is absent; --tiny default: synthetic)")
     parser.add_argument("--modes", default=None,
                         help=f"comma-separated availability modes (default {','.join(paper.MODE_KEYS)})")
     parser.add_argument("--samplers", default=None,

@@ -143,7 +143,7 @@ def plan_grid(cells: Iterable[Cell], *, rounds: int | None = None, tiny: bool = 
               data_root: str | None = None, device: str = "auto", model: str = "auto",
               study: str = "paper") -> list[PlannedRun]:
     """Configs for the cells, labelled `study` ("paper" or "heterogeneity"; tiny ones say so). CIFAR-10
-    falls back to the shipped subset (labelled as such); without any CIFAR-10 data its cells raise a
+    falls back to the benchmark subset (labelled as such); without any CIFAR-10 data its cells raise a
     ValueError saying where to put the files. A model other than the dataset's own is in the label."""
     cells = list(cells)
     variant = cifar_variant(data_root) if any(c.dataset == "cifar10" for c in cells) else "full"

@@ -197,7 +197,7 @@ SETTINGS: dict[str, DatasetSetting] = {
         }),
 }
 
-# When only the shipped CIFAR-10 subset (4000 train images) is present, 100 clients would hold 40
+# When only the CIFAR-10 benchmark subset (4000 train images) is present, 100 clients would hold 40
 # images each; the authors' other CIFAR task (fedgs:utils/cifar.yml, cnum20) fits it better.
 CIFAR_SUBSET_NUM_CLIENTS = 20  # fedgs:utils/cifar.yml:3 task cifar10_classification_cnum20_dist1_skew0.79
 CIFAR_SUBSET_PROPORTION = 0.2  # fedgs:utils/fflow.py:32 default proportion (cifar.yml sets no K): M = 4

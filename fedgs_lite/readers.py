@@ -2,7 +2,7 @@
 
 Folders, in order: the repo's `data/`, `./data`, a `root` argument, `$FEDGS_DATA` (see data/README.md
 for the accepted layouts). Formats: IDX (MNIST, Fashion-MNIST; gzipped or not), the CIFAR-10 python
-pickles, the shipped CIFAR-10 subset (.npz) and scikit-learn's digits CSV. `data.load_dataset` turns
+pickles, the CIFAR-10 benchmark subset (.npz) and scikit-learn's digits CSV. `data.load_dataset` turns
 them into a Dataset; nothing here builds one. A data folder is not trusted: the CIFAR-10 pickles are
 read by `PlainUnpickler`, which builds only the dict, lists, bytes and uint8 array such a batch holds
 and refuses anything else (a pickle can otherwise run any code), and the .npz is read without pickles.
@@ -125,7 +125,7 @@ def find_cifar_full(root: str | Path | None) -> Path | None:
 
 
 def cifar_variant(root: str | Path | None = None) -> str | None:
-    """"full" when the complete CIFAR-10 is on disk, "subset" when only the shipped subset is, else None."""
+    """"full" when the complete CIFAR-10 is on disk, "subset" when only the benchmark subset is, else None."""
     if find_cifar_full(root) is not None:
         return "full"
     if find_file(root, [CIFAR_SUBSET]) is not None:
