@@ -117,6 +117,21 @@ def test_cli_prints_a_table_and_saves_a_plot(tmp_path, capsys):
     assert "unknown sampler" in capsys.readouterr().err
 
 
+def test_simulate_says_the_3dg_memory_up_front_for_a_large_federation(capsys, monkeypatch):
+    from fedgs_lite import cli_simulate
+    from fedgs_lite.graph import memory_bytes
+
+    args = ["simulate", "--clients", "20", "--rounds", "5", "--m", "4", "--samplers", "uniform",
+            "--no-progress"]
+    assert main(args) == 0
+    assert "memory" not in capsys.readouterr().out  # 20 clients: too little to mention
+    assert memory_bytes(5000) >= cli_simulate.SAY_MEMORY_BYTES > memory_bytes(500)
+    monkeypatch.setattr(cli_simulate, "SAY_MEMORY_BYTES", memory_bytes(20))  # as if 20 clients were many
+    assert main(args) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith("building the 3DG of 20 clients: about ") and "GB of memory" in first
+
+
 def test_reproduce_dry_run_lists_the_cells_and_the_budget(tmp_path, capsys):
     assert main(["reproduce", "--tiny", "--dry-run", "--modes", "IDL,LN,SLN", "--samplers", "md,poc",
                  "--out", str(tmp_path)]) == 0
