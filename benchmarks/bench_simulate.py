@@ -23,7 +23,7 @@ from fedgs_lite.samplers import SAMPLERS, make_sampler
 from fedgs_lite.simulate import label_prior_losses, simulate_sampling
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
-GOALS_S = {"uniform": 1.0, "md": 1.0, "poc": 1.0, "fedgs": 5.0}
+GOAL_S, FEDGS_GOAL_S = 1.0, 5.0  # every baseline well under a second; FedGS (fast solver) a few seconds
 
 
 def label_skew_stats(num_clients: int, num_classes: int, rng: np.random.Generator) -> ClientStats:
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in SAMPLERS:
         seconds, variance = time_sampler(name, stats, distances, args.mode, args.rounds, args.m, args.repeats)
-        goal = GOALS_S[name]
+        goal = FEDGS_GOAL_S if name == "fedgs" else GOAL_S
         rows.append(f"| {name} | {seconds:.3f} | {goal:g} | {goal / seconds:.1f}x | "
                     f"{'PASS' if seconds < goal else 'MISS'} | {variance:.1f} |")
     cmd = "python benchmarks/bench_simulate.py" + (" --write" if args.write else "")
