@@ -19,7 +19,8 @@ from fedgs_lite.tabu import tabu_search
 
 
 def fast_iterations(n: int, m: int) -> int:
-    """The default tabu budget: swap moves after greedy + 1-swap (deterministic, no clock)."""
+    """The default budget of the first tabu phase: swap moves after the local search (deterministic, no
+    clock); a second phase, when it runs, gets `rugged_budget` of it."""
     if m >= n or m <= 1:
         return 0
     return int(min(3000, 300 + 3 * n))
