@@ -6,7 +6,9 @@ member in slot a for the outsider j changes the objective by g[j] - w[mem[a], j]
 (m, n) array per step gives every swap's gain. Each step makes the best allowed swap, even a worsening
 one, which walks out of the local optima greedy + swap end in. Tabu: a client that left may not come
 back for a while, one that just came in may not leave, unless the move gives a new best (aspiration).
-After a stretch without a new best the walk restarts from the best set with a few random swaps.
+After a stretch without a new best the walk restarts from the best set with a few random swaps, each
+bringing in one of the 3m outsiders with the largest gain to the best set (a uniformly random outsider
+of a large pool is nearly always swapped straight back out, so the walk would only circle the best).
 """
 
 from __future__ import annotations
@@ -30,11 +32,12 @@ class TabuSettings:
     kick: int          # random swaps at a restart
 
     @classmethod
-    def for_problem(cls, n: int, m: int, iters: int) -> TabuSettings:
+    def for_problem(cls, n: int, m: int, iters: int, quit: int | None = None) -> TabuSettings:
+        """quit None: the default, 150..400 steps (30% of the budget)."""
         return cls(tenure_in=max(1, min(n - m - 1, 7 + m // 2)),
                    tenure_out=max(1, min(m - 1, 2 + m // 4)),
                    stall_limit=max(100, 4 * m),
-                   quit=max(150, min(int(0.3 * iters), 400)),
+                   quit=max(150, min(int(0.3 * iters), 400)) if quit is None else int(quit),
                    kick=max(3, m // 2))
 
 
@@ -84,27 +87,28 @@ class Walk:
         self.until_out[a] = in_until
 
 
-def kicked(best: np.ndarray, n: int, k: int, rng: np.random.Generator) -> np.ndarray:
-    """best with k random members swapped for k random outsiders (the restart point)."""
-    m = best.size
+def kicked(w: np.ndarray, u: np.ndarray, best: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """best with k random members swapped for k random outsiders among the 3m with the largest gain
+    to best (the restart point)."""
+    n, m = u.size, best.size
     sel = best.copy()
-    outside = np.ones(n, dtype=bool)
-    outside[best] = False
-    pool = np.flatnonzero(outside)
+    g = u + w[best].sum(axis=0)
+    g[best] = -np.inf
+    pool = np.argsort(-g, kind="stable")[: min(3 * m, n - m)]
     k = min(k, m, pool.size)
     sel[rng.choice(m, k, replace=False)] = rng.choice(pool, k, replace=False)
     return sel
 
 
 def tabu_search(w: np.ndarray, u: np.ndarray, start: np.ndarray, iters: int, rng: np.random.Generator,
-                target: float) -> np.ndarray:
+                target: float, quit: int | None = None) -> np.ndarray:
     """The best set the walk from `start` saw (sorted positions).
 
-    Stops after `iters` steps, after `TabuSettings.quit` steps without a new best, or on reaching
-    `target` (an upper bound: then the set is optimal).
+    Stops after `iters` steps, after `quit` steps without a new best (None: `TabuSettings` default),
+    or on reaching `target` (an upper bound: then the set is optimal).
     """
     n = u.size
-    s = TabuSettings.for_problem(n, start.size, iters)
+    s = TabuSettings.for_problem(n, start.size, iters, quit)
     jitter = rng.integers(0, 3, iters)
     walk = Walk.start(w, u, start)
     best, best_val = walk.mem.copy(), walk.value
@@ -121,6 +125,6 @@ def tabu_search(w: np.ndarray, u: np.ndarray, start: np.ndarray, iters: int, rng
         else:
             stall += 1
         if stall >= s.stall_limit:
-            walk = Walk.start(w, u, kicked(best, n, s.kick, rng))
+            walk = Walk.start(w, u, kicked(w, u, best, s.kick, rng))
             stall = 0
     return np.sort(best)
