@@ -45,8 +45,8 @@ def rugged_phase(p: Conditioned, found: np.ndarray, iters: int, rng: np.random.G
     for k in range(RUGGED_WALKS):
         start = found if k == 0 else swap_search(p.w, p.u, greedy(p.w, p.u, p.m, int(rng.integers(p.u.size))))
         sel = tabu_search(p.w, p.u, start, steps, rng, p.bound(), quit=patience)
-        if p.value(sel) > best_val:
-            best, best_val = sel, p.value(sel)
+        if (val := p.value(sel)) > best_val:
+            best, best_val = sel, val
     return best
 
 
