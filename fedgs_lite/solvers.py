@@ -59,7 +59,8 @@ def solve_selection(distances_sub, u, alpha, m, method: str = "fast", *, time_li
     m larger than the number of candidates takes all of them (status "trivial"), as does m = 1
     (the best u). "fast" (also the start and fallback of "exact") is deterministic for a given rng
     state; rng None means a fixed seed. `starts`: greedy first picks (the best by a bound, then
-    random ones from rng, or the next best when rng is None). `iterations`: the tabu budget (default
+    random ones from rng, or the next best when rng is None). `iterations`: the first tabu phase's
+    budget (default
     `fast_iterations(N_t, m)`; 0 = greedy + swap only). `time_limit` (seconds) applies to "exact"
     and "gurobi".
     """
