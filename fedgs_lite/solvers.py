@@ -60,9 +60,8 @@ def solve_selection(distances_sub, u, alpha, m, method: str = "fast", *, time_li
     (the best u). "fast" (also the start and fallback of "exact") is deterministic for a given rng
     state; rng None means a fixed seed. `starts`: greedy first picks (the best by a bound, then
     random ones from rng, or the next best when rng is None). `iterations`: the first tabu phase's
-    budget (default
-    `fast_iterations(N_t, m)`; 0 = greedy + swap only). `time_limit` (seconds) applies to "exact"
-    and "gurobi".
+    budget (default `fast_iterations(N_t, m)`; 0 = greedy + swap only). `time_limit` (seconds)
+    applies to "exact" and "gurobi".
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
