@@ -5,6 +5,9 @@ divided by the largest remaining coefficient. Since |S| = M is fixed this change
 same affine map, so no argmax changes, and every tolerance on the conditioned problem is relative to the
 problem's own spread, not to the magnitude of u and alpha (scaling u and alpha together by any factor
 gives the same selections and statuses).
+It also records whether D passed a sampled triangle-inequality check: the 3DG's D (shortest paths
+divided by their largest, unreachable pairs 1) always does, and the fast search reads a failure as a
+sign of an unstructured landscape (fast_search.py).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class Conditioned:
     scale: float
     offset: float
     top: np.ndarray = field(repr=False)  # u_i + half the sum of i's m - 1 largest weights
+    metric: bool = True  # D passed `passes_triangle_check`
 
     def value(self, sel: np.ndarray) -> float:
         return float(self.w[np.ix_(sel, sel)].sum() / 2.0 + self.u[sel].sum())
@@ -58,4 +62,17 @@ def condition(d: np.ndarray, u: np.ndarray, alpha: float, m: int) -> Conditioned
     k = m - 1
     top = np.partition(w, n - k, axis=1)[:, n - k:].sum(axis=1) / 2.0
     offset = math.comb(m, 2) * ps * dmin + m * umin
-    return Conditioned(w, uh, m, scale, offset, uh + top)
+    return Conditioned(w, uh, m, scale, offset, uh + top, passes_triangle_check(d))
+
+
+def passes_triangle_check(d: np.ndarray, pairs: int = 64) -> bool:
+    """No shortcut for `pairs` sampled pairs: d_ij <= d_ik + d_kj for every k (to 1e-9 of the largest
+    entry). A fixed sample (its own generator, seed 0): the same answer every call, the caller's rng
+    untouched. Every shortest-path D passes; uniform random D fails at once."""
+    n = d.shape[0]
+    if n < 3:
+        return True
+    pick = np.random.default_rng(0).integers(0, n, size=(pairs, 2))
+    i, j = pick[:, 0], pick[:, 1]
+    shortest = (d[i] + d[:, j].T).min(axis=1)  # min over k of d_ik + d_kj
+    return bool(np.all(d[i, j] <= shortest + 1e-9 * float(np.abs(d).max())))

@@ -3,11 +3,11 @@
 Constructions: greedy from the best first pick (and `starts` - 1 more) and a look-ahead greedy that
 credits each candidate with its likely pairs to the picks still to come; each is improved by 1-swap and
 "drop two, add two" local search; then the tabu search of tabu.py walks out of the local optimum they end
-in; on signs of a rugged landscape (that first tabu phase improved on local search, or the
-constructions ended in different near-equal optima) a second phase follows: several walks, from the
-best set and from fresh greedy sets, with up to 8x the steps in all. Fixed iteration budgets
-(`fast_iterations`, `rugged_budget`), deterministic for a seed, no clock. Everything works on the
-conditioned problem (conditioning.py).
+in; on signs of a rugged landscape (that first tabu phase improved on local search, the
+constructions ended in different near-equal optima, or D is no metric) a second phase follows:
+several walks, from the best set and from fresh greedy sets, with up to 8x the steps in all. Fixed
+iteration budgets (`fast_iterations`, `rugged_budget`), deterministic for a seed, no clock. Everything
+works on the conditioned problem (conditioning.py).
 """
 
 from __future__ import annotations
@@ -180,7 +180,9 @@ def fast_search(p: Conditioned, starts: int, rng: np.random.Generator | None,
     Local search: 1-swap, then "drop two, add two" (`pair_swap`); with iterations = 0 only 1-swap and no
     tabu (the classic heuristic plus look-ahead). `iterations`: the first phase's budget (None:
     `fast_iterations(N, m)`); the second phase (`rugged_budget(iterations)`) runs when the first
-    improved on local search or the constructions ended in near-equal different optima (`rugged_signs`).
+    improved on local search, the constructions ended in near-equal different optima (`rugged_signs`),
+    or D failed the triangle check (`Conditioned.metric`: a non-metric D has no structure that guides
+    the constructions, which may agree on a poor set).
     """
     w, u, m = p.w, p.u, p.m
     n = u.size
@@ -198,7 +200,7 @@ def fast_search(p: Conditioned, starts: int, rng: np.random.Generator | None,
     seed = int(rng.integers(2**63)) if rng is not None else 0
     walk_rng = np.random.default_rng(seed)
     found = tabu_search(w, u, best, iters, walk_rng, p.bound())
-    if p.value(found) > best_val + 1e-12 or rugged_signs(values, sets):
+    if p.value(found) > best_val + 1e-12 or rugged_signs(values, sets) or not p.metric:
         found = rugged_phase(p, found, iters, walk_rng)
     if not np.array_equal(found, best):
         found = polish(w, u, found)

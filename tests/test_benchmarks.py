@@ -24,6 +24,18 @@ def test_bench_simulate_times_every_registered_sampler(capsys):
     assert [row.split("|")[1].strip() for row in rows] == list(SAMPLERS)
 
 
+def test_bench_rugged_counts_walks_against_the_best_any_of_them_found(capsys):
+    assert bench("bench_rugged").main(["--sizes", "30:4", "--instances", "2", "--walks", "4"]) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| 30 ")]
+    assert len(rows) == 2
+    for row in rows:
+        near, walks = (int(x) for x in row[2].split("/"))
+        full, some, none = (int(x) for x in row[3].split("/"))
+        assert walks == 4 and full + some + none == 4 and full <= near
+        assert row[5].strip() == "5/5"  # at N = 30 the default reaches the best every time
+
+
 @pytest.mark.slow
 def test_bench_training_writes_its_section(tmp_path, one_torch_thread):
     from fedgs_lite.readers import resolve_data_roots

@@ -9,6 +9,10 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# The main job's test set has 644 examples. Float rounding in training differs between CPUs (seen: FedGS
+# 0.882 on one 2-core machine, 0.885 on another, two examples apart, with identical selections).
+TEST_EXAMPLES = 644
+FLIPS = 2
 
 
 def readme_table() -> dict[str, tuple[float, float, float]]:
@@ -29,7 +33,11 @@ def test_the_readme_main_job_table_matches_a_fresh_run(tmp_path):
     assert set(got) == set(expected)
     for name, (acc, var, jain) in expected.items():
         row = got[name]
-        # the README rounds accuracy to 3 decimals, count variance to 1 and Jain to 2
-        assert abs(float(row["final_acc"]) - acc) <= 0.0006, (name, row["final_acc"], acc)
+        # the README rounds accuracy to 3 decimals, count variance to 1 and Jain to 2; selections (and so
+        # counts) are exact on every machine, accuracy within FLIPS test examples
+        correct = float(row["final_acc"]) * TEST_EXAMPLES
+        assert abs(correct - round(correct)) < 1e-6, (name, row["final_acc"])  # the size is right
+        off = abs(float(row["final_acc"]) - acc)
+        assert off <= FLIPS / TEST_EXAMPLES + 0.0006, (name, row["final_acc"], acc)
         assert f"{float(row['count_var']):.1f}" == f"{var:.1f}", (name, row["count_var"])
         assert f"{float(row['jain']):.2f}" == f"{jain:.2f}", (name, row["jain"])
