@@ -62,7 +62,7 @@ def cpu_name() -> str:
 
 
 def call_overhead_us() -> float:
-    """Median cost of one small numpy call (np.where on 100 floats): ~1.3 us on this CPU when quiet.
+    """Median cost of one small numpy call (np.where on 100 floats), printed before and after a run.
 
     The fast solver makes a dozen such calls per tabu step, so this says how loaded the machine was."""
     g, mask = np.random.default_rng(0).random(100), np.zeros(100, dtype=bool)
@@ -340,8 +340,8 @@ def main(argv=None) -> int:
         f"Command: `{cmd}` (seed {args.seed}, total {total:.0f} s)  ",
         f"CPU: {cpu_name()}; {versions}.  ",
         f"Load average (1/5/15 min) before {load_before}, after {load_after}; one small numpy call "
-        f"(np.where on 100 floats) took {overhead_before:.2f} us before and {overhead_after:.2f} us after "
-        "(about 1.3 us when this CPU is quiet). The machine was shared with other jobs, so times are "
+        f"(np.where on 100 floats) took {overhead_before:.2f} us before and {overhead_after:.2f} us after. "
+        "The machine was shared with other jobs, so times are "
         "indicative: `python benchmarks/bench_selection.py --timing` re-measures the two timing goals "
         "alone on a quiet machine.", "",
         "### (a) 3DG build and all-pairs shortest paths", "",
