@@ -5,7 +5,7 @@ divided by the largest remaining coefficient. Since |S| = M is fixed this change
 same affine map, so no argmax changes, and every tolerance on the conditioned problem is relative to the
 problem's own spread, not to the magnitude of u and alpha (scaling u and alpha together by any factor
 gives the same selections and statuses).
-It also records whether D passed a sampled triangle-inequality check: the 3DG's D (shortest paths
+It also records whether D passed a triangle-inequality check on fixed pairs: the 3DG's D (shortest paths
 divided by their largest, unreachable pairs 1) always does, and the fast search reads a failure as a
 sign of an unstructured landscape (fast_search.py).
 """

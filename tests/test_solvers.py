@@ -188,7 +188,7 @@ def test_the_triangle_check_passes_every_3dg_distance_matrix_and_fails_uniform_r
     assert passes_triangle_check(cut)
     assert not passes_triangle_check(instances.non_metric(rng, 100, 5).distances)
     shortcut = np.ones((3, 3)) - np.eye(3)
-    shortcut[0, 1] = shortcut[1, 0] = 3.0  # 0 -> 2 -> 1 is shorter; every pair is sampled at n = 3
+    shortcut[0, 1] = shortcut[1, 0] = 3.0  # 0 -> 2 -> 1 is shorter; (0, 1) is among the pairs checked
     assert not passes_triangle_check(shortcut)
 
 
