@@ -20,7 +20,7 @@ import numpy as np
 
 from fedgs_lite import instances
 from fedgs_lite.conditioning import condition
-from fedgs_lite.fast_search import fast_iterations, greedy, swap_search
+from fedgs_lite.fast_search import fast_iterations, random_start
 from fedgs_lite.objective import fedgs_objective, relative_gap
 from fedgs_lite.solvers import solve_selection
 from fedgs_lite.tabu import tabu_search
@@ -31,9 +31,8 @@ NEAR = 1e-3
 def walk_sets(inst, walks: int, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
     """`walks` tabu walks of `steps` steps (no early stop) from greedy + 1-swap from random first picks."""
     p = condition(*inst.args())
-    n = inst.u.size
-    return [tabu_search(p.w, p.u, swap_search(p.w, p.u, greedy(p.w, p.u, p.m, int(rng.integers(n)))),
-                        steps, rng, p.bound(), quit=steps) for _ in range(walks)]
+    return [tabu_search(p.w, p.u, random_start(p, rng), steps, rng, p.bound(), quit=steps)
+            for _ in range(walks)]
 
 
 def probe(inst, walks: int, rng: np.random.Generator) -> str:

@@ -43,11 +43,16 @@ def rugged_phase(p: Conditioned, found: np.ndarray, iters: int, rng: np.random.G
     steps, patience = rugged_budget(iters)
     best, best_val = found, p.value(found)
     for k in range(RUGGED_WALKS):
-        start = found if k == 0 else swap_search(p.w, p.u, greedy(p.w, p.u, p.m, int(rng.integers(p.u.size))))
+        start = found if k == 0 else random_start(p, rng)
         sel = tabu_search(p.w, p.u, start, steps, rng, p.bound(), quit=patience)
         if (val := p.value(sel)) > best_val:
             best, best_val = sel, val
     return best
+
+
+def random_start(p: Conditioned, rng: np.random.Generator) -> np.ndarray:
+    """Greedy from a random first pick, then 1-swap: a fresh walk's start."""
+    return swap_search(p.w, p.u, greedy(p.w, p.u, p.m, int(rng.integers(p.u.size))))
 
 
 def greedy(w: np.ndarray, u: np.ndarray, m: int, first: int) -> np.ndarray:
