@@ -1,11 +1,10 @@
 """Iterated tabu search with swap moves, the standard method for the maximum-diversity problem.
 
 The default "fast" solver runs it after greedy + local search (fast_search.py), on the conditioned
-problem (conditioning.py). g[c] = u[c] + the sum of c's weights to the current set, so swapping the
-member in slot a for the outsider j changes the objective by g[j] - w[mem[a], j] - g[mem[a]]: one
-(m, n) array per step gives every swap's gain. Each step makes the best allowed swap, even a worsening
-one, which walks out of the local optima greedy + swap end in. Tabu: a client that left may not come
-back for a while, one that just came in may not leave, unless the move gives a new best (aspiration).
+problem (conditioning.py). Each step makes the best allowed swap, even a worsening one, which walks out
+of the local optima greedy + swap end in (the steps themselves, compiled by numba, are in tabu_walk.py).
+Tabu: a client that left may not come back for a while, one that just came in may not leave, unless the
+move gives a new best (aspiration).
 After a stretch without a new best the walk restarts from the best set with a few random swaps, each
 bringing in one of the 3m outsiders with the largest gain to the best set (a uniformly random outsider
 of a large pool is nearly always swapped straight back out, so the walk would only circle the best).
@@ -16,9 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-TOL = 1e-12
-INSIDE = np.iinfo(np.int64).max  # until_in of a member: never "free to come in"
 
 
 @dataclass(frozen=True)
@@ -41,52 +37,6 @@ class TabuSettings:
                    kick=max(3, m // 2))
 
 
-@dataclass
-class Walk:
-    """The walk's current set (one slot per member), every client's gain g and the tabu marks."""
-
-    mem: np.ndarray        # (m,) the member in each slot
-    win: np.ndarray        # (m, n) w[mem]
-    g: np.ndarray          # (n,) u + the sum of each client's weights to the set
-    until_in: np.ndarray   # (n,) step until which a client may not come in (INSIDE for members)
-    until_out: np.ndarray  # (m,) step until which a slot's member may not leave
-    value: float
-
-    @classmethod
-    def start(cls, w: np.ndarray, u: np.ndarray, sel: np.ndarray) -> Walk:
-        mem = np.array(sel, dtype=np.int64)
-        win = w[mem]
-        g = u + win.sum(axis=0)
-        until_in = np.full(u.size, -1, dtype=np.int64)
-        until_in[mem] = INSIDE
-        value = float(u[mem].sum() + 0.5 * (g[mem] - u[mem]).sum())
-        return cls(mem, win, g, until_in, np.full(mem.size, -1, dtype=np.int64), value)
-
-    def best_move(self, it: int, best_value: float) -> tuple[int, float, int]:
-        """(slot, gain, client coming in) of the best allowed swap at step `it`; client -1: none."""
-        d1 = np.where(self.until_in >= it, -np.inf, self.g) - self.win
-        gains = d1.max(axis=1) - self.g[self.mem]
-        allowed = np.where(self.until_out >= it, -np.inf, gains)
-        a = int(np.argmax(allowed))
-        delta = float(allowed[a])
-        j = int(np.argmax(d1[a])) if delta > -np.inf else -1
-        if self.value + float(gains.max()) > best_value + TOL:  # aspiration: a tabu slot may leave
-            ta = int(np.argmax(gains))
-            if gains[ta] > delta:
-                a, delta, j = ta, float(gains[ta]), int(np.argmax(d1[ta]))
-        return a, delta, j
-
-    def swap(self, w: np.ndarray, a: int, j: int, delta: float, out_until: int, in_until: int) -> None:
-        """Replace the member in slot a by j; the leaver stays out until `out_until`."""
-        i = int(self.mem[a])
-        self.mem[a], self.win[a] = j, w[j]
-        self.g += w[j] - w[i]
-        self.value += delta
-        self.until_in[i] = out_until
-        self.until_in[j] = INSIDE
-        self.until_out[a] = in_until
-
-
 def kicked(w: np.ndarray, u: np.ndarray, best: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """best with k random members swapped for k random outsiders among the 3m with the largest gain
     to best (the restart point)."""
@@ -102,29 +52,36 @@ def kicked(w: np.ndarray, u: np.ndarray, best: np.ndarray, k: int, rng: np.rando
 
 def tabu_search(w: np.ndarray, u: np.ndarray, start: np.ndarray, iters: int, rng: np.random.Generator,
                 target: float, quit: int | None = None) -> np.ndarray:
-    """The best set the walk from `start` saw (sorted positions).
+    """The best set the walk from `start` saw (sorted positions); w >= 0 with a zero diagonal, as
+    conditioning.py makes it.
 
     Stops after `iters` steps, after `quit` steps without a new best (None: `TabuSettings` default),
     or on reaching `target` (an upper bound: then the set is optimal).
     """
-    n = u.size
-    s = TabuSettings.for_problem(n, start.size, iters, quit)
+    from fedgs_lite.tabu_walk import walk_until_stall  # numba: imported and compiled on first use
+
+    s = TabuSettings.for_problem(u.size, start.size, iters, quit)
     jitter = rng.integers(0, 3, iters)
-    walk = Walk.start(w, u, start)
-    best, best_val = walk.mem.copy(), walk.value
-    stall = last_best = 0
-    for it in range(iters):
-        if best_val >= target - TOL or it - last_best > s.quit:
-            break
-        a, delta, j = walk.best_move(it, best_val)
-        if j < 0:
-            break
-        walk.swap(w, a, j, delta, it + s.tenure_in + int(jitter[it]), it + s.tenure_out)
-        if walk.value > best_val + TOL:
-            best, best_val, stall, last_best = walk.mem.copy(), walk.value, 0, it
-        else:
-            stall += 1
-        if stall >= s.stall_limit:
-            walk = Walk.start(w, u, kicked(w, u, best, s.kick, rng))
-            stall = 0
-    return np.sort(best)
+    mem = np.array(start, dtype=np.int64)
+    g, value, until_in, until_out = fresh_walk(w, u, mem)
+    best, best_val = mem.copy(), value
+    it = last_best = 0
+    while True:
+        it, value, best_val, last_best, stalled = walk_until_stall(
+            w, mem, g, until_in, until_out, value, best, best_val, it, last_best, iters, jitter,
+            s.tenure_in, s.tenure_out, s.stall_limit, s.quit, float(target))
+        if not stalled:
+            return np.sort(best)
+        mem = kicked(w, u, best, s.kick, rng)
+        g, value, until_in, until_out = fresh_walk(w, u, mem)
+
+
+def fresh_walk(w: np.ndarray, u: np.ndarray, mem: np.ndarray):
+    """A walk's state at `mem`: every client's gain g, the set's value, no tabu marks but on members."""
+    from fedgs_lite.tabu_walk import INSIDE
+
+    g = u + w[mem].sum(axis=0)
+    value = float(u[mem].sum() + 0.5 * (g[mem] - u[mem]).sum())
+    until_in = np.full(u.size, -1, dtype=np.int64)
+    until_in[mem] = INSIDE
+    return g, value, until_in, np.full(mem.size, -1, dtype=np.int64)

@@ -39,7 +39,7 @@ def test_unknown_attribute_raises_attribute_error():
 def test_import_stays_light():
     modules = ("availability", "masks", "samplers", "solvers", "config", "history", "simulate", "partitions",
                "graph", "plots", "cli", "explorers", "widgets", "instances")
-    heavy = ("torch", "highspy", "gurobipy", "ipywidgets", "papermill", "flwr", "ray")
+    heavy = ("torch", "highspy", "gurobipy", "ipywidgets", "papermill", "flwr", "ray", "numba")
     code = (f"import sys, fedgs_lite; import {', '.join('fedgs_lite.' + m for m in modules)}; "
             f"print(sorted(m for m in {heavy!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
