@@ -64,7 +64,8 @@ def cpu_name() -> str:
 def call_overhead_us() -> float:
     """Median cost of one small numpy call (np.where on 100 floats), printed before and after a run.
 
-    The fast solver makes a dozen such calls per tabu step, so this says how loaded the machine was."""
+    The fast solver's constructions and local search are made of such calls (its tabu steps are
+    compiled, tabu_walk.py), so this says how loaded the machine was."""
     g, mask = np.random.default_rng(0).random(100), np.zeros(100, dtype=bool)
     times = []
     for _ in range(7):
@@ -227,7 +228,13 @@ def plan_for(quick: bool, instances_per_row: int | None):
     return plan
 
 
+def warm_up() -> None:
+    """Compile the tabu steps (numba; cached on disk after the first run) before anything is timed."""
+    solve_selection(*instances.non_metric(np.random.default_rng(0), 30, 5).args())
+
+
 def timing_only(seed: int, count: int = 20) -> int:
+    warm_up()
     rng = np.random.default_rng(seed)
     print(f"CPU: {cpu_name()}; load average {load_average()}; numpy call {call_overhead_us():.2f} us")
     for n, m, limit in ((100, 10, 5e-3), (1000, 20, 50e-3)):
@@ -273,6 +280,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.timing:
         return timing_only(args.seed)
+    warm_up()
     rng = np.random.default_rng(args.seed)
     t_start = time.perf_counter()
     load_before = load_average()
@@ -331,7 +339,7 @@ def main(argv=None) -> int:
     cmd = "python benchmarks/bench_selection.py" + (" " + " ".join(sys.argv[1:]) if argv is None and
                                                     sys.argv[1:] else "")
     versions = f"Python {platform.python_version()}, numpy {np.__version__}"
-    for mod in ("highspy", "gurobipy"):
+    for mod in ("numba", "highspy", "gurobipy"):
         if importlib.util.find_spec(mod):
             from importlib.metadata import version
             versions += f", {mod} {version(mod)}"

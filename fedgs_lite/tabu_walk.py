@@ -17,17 +17,27 @@ from __future__ import annotations
 import numpy as np
 
 try:
-    from numba import njit
+    import numba
 except ImportError:  # pragma: no cover - numba is a dependency; this keeps a broken install working
-    def njit(**_options):
-        return lambda fn: fn
+    numba = None
+
+
+def compiled(fn):
+    """fn compiled by numba, cached on disk where a folder is writable; without numba, fn itself."""
+    if numba is None:
+        return fn
+    try:
+        return numba.njit(cache=True)(fn)
+    except RuntimeError:  # no writable cache folder: compile again in each process
+        return numba.njit(fn)
+
 
 TOL = 1e-12
 INSIDE = np.iinfo(np.int64).max  # until_in of a member: never "free to come in"
-COMPILED = njit.__module__.startswith("numba")
+COMPILED = numba is not None
 
 
-@njit(cache=True)
+@compiled
 def free_top(g, until_in, it):
     """The largest g among the outsiders free to come in at step `it`, and its client (-1: none)."""
     top, jtop = -np.inf, -1
@@ -37,7 +47,7 @@ def free_top(g, until_in, it):
     return top, jtop
 
 
-@njit(cache=True)
+@compiled
 def contenders(w, mem, g, until_in, it, top, jtop, cand):
     """List in cand (index order) the free outsiders that can win some slot's best swap; their number."""
     floor = np.inf  # every slot's best swap brings in at least top - w[mem[a], jtop]
@@ -51,7 +61,7 @@ def contenders(w, mem, g, until_in, it, top, jtop, cand):
     return k
 
 
-@njit(cache=True)
+@compiled
 def best_move(w, mem, g, until_out, it, value, best_value, cand, k):
     """(slot, gain, client coming in) of the best allowed swap at step `it` among the k contenders;
     client -1: none. A slot whose newcomer is still tabu may leave only for a new best (aspiration)."""
@@ -74,7 +84,7 @@ def best_move(w, mem, g, until_out, it, value, best_value, cand, k):
     return slot, delta, into
 
 
-@njit(cache=True)
+@compiled
 def walk_until_stall(w, mem, g, until_in, until_out, value, best, best_value, it, last_best, iters,
                      jitter, tenure_in, tenure_out, stall_limit, quit, target):
     """Walk from step `it`; mem, g, until_in, until_out and best (the best set, slot order) change in
