@@ -6,8 +6,8 @@ credits each candidate with its likely pairs to the picks still to come; each is
 in; on signs of a rugged landscape (that first tabu phase improved on local search, the
 constructions ended in different near-equal optima, or D is no metric) a second phase follows:
 several walks, from the best set and from fresh greedy sets, with up to 8x the steps in all (128 walks
-where D is no metric). Fixed iteration budgets (`fast_iterations`, `rugged_budget`), deterministic for a
-seed, no clock. Everything works on the conditioned problem (conditioning.py).
+where D is far from a metric). Fixed iteration budgets (`fast_iterations`, `rugged_budget`),
+deterministic for a seed, no clock. Everything works on the conditioned problem (conditioning.py).
 """
 
 from __future__ import annotations
@@ -26,20 +26,22 @@ def fast_iterations(n: int, m: int) -> int:
     return int(min(3000, 300 + 3 * n))
 
 
-RUGGED_WALKS = 4          # where D is a metric: one walk on from the first phase's best, 3 fresh ones
-UNSTRUCTURED_WALKS = 128  # where D is no metric: walks land on the best set at a steady rate per step
+RUGGED_WALKS = 4          # one walk on from the first phase's best, 3 fresh ones
+UNSTRUCTURED_WALKS = 128  # where D is far from a metric: walks land on the best set at a steady rate
 
 
-def rugged_budget(iters: int, metric: bool = True) -> tuple[int, int, int]:
+def rugged_budget(iters: int, unstructured: bool = False) -> tuple[int, int, int]:
     """The second phase's (walks, steps per walk, steps without a new best before a walk stops).
 
-    Where D is a metric, 4 walks of 2x the first phase's budget. Where it is not (uniform random D), a
-    walk of any length lands on the best set with about the same chance per step, and sets near the
-    best share no members with it, so only more steps help: 128 walks of 1x. At N = 1000 one walk ends
-    within 0.1% of the best known with a chance of 4-37% (benchmarks/bench_rugged.py), so 128 miss it
-    with a chance of at most 0.5%; 4 walks of 2x missed it by 0.1-0.8% on 5 of 6 instances (M = 10).
+    Usually 4 walks of 2x the first phase's budget. Where D is far from any metric (uniform random D;
+    `Conditioned.unstructured`), a walk of any length lands on the best set with about the same chance
+    per step, and sets near the best share no members with it, so only more steps help: 128 walks of
+    1x. At N = 1000 one walk ends within 0.1% of the best known with a chance of 4-37%
+    (benchmarks/bench_rugged.py), so 128 miss it with a chance of at most 0.5%; 4 walks of 2x missed
+    it by 0.1-0.8% on 5 of 6 instances (M = 10). Near-ties break the triangle inequality only by
+    their eps and keep the usual budget.
     """
-    if metric:
+    if not unstructured:
         return RUGGED_WALKS, 2 * iters, iters // 2
     return UNSTRUCTURED_WALKS, iters, iters // 2
 
@@ -49,7 +51,7 @@ def rugged_phase(p: Conditioned, found: np.ndarray, iters: int, rng: np.random.G
     sets lie thousands of steps apart and one walk keeps falling back into the same basin): the
     `rugged_budget` walks, the first on from `found`, the others from greedy + 1-swap from random
     first picks; the best set any of them saw."""
-    walks, steps, patience = rugged_budget(iters, p.metric)
+    walks, steps, patience = rugged_budget(iters, p.unstructured)
     best, best_val = found, p.value(found)
     for k in range(walks):
         start = found if k == 0 else random_start(p, rng)

@@ -6,7 +6,7 @@ import pytest
 
 from fedgs_lite import instances
 from fedgs_lite import solvers as S
-from fedgs_lite.conditioning import OPTIMAL_TOL, condition, passes_triangle_check
+from fedgs_lite.conditioning import OPTIMAL_TOL, condition, passes_triangle_check, triangle_excess
 from fedgs_lite.fast_search import fast_search, random_start, swap_search
 from fedgs_lite.graph import build_3dg, label_features
 from fedgs_lite.objective import count_penalty, fedgs_objective, relative_gap
@@ -190,6 +190,19 @@ def test_the_triangle_check_passes_every_3dg_distance_matrix_and_fails_uniform_r
     shortcut = np.ones((3, 3)) - np.eye(3)
     shortcut[0, 1] = shortcut[1, 0] = 3.0  # 0 -> 2 -> 1 is shorter; (0, 1) is among the pairs checked
     assert not passes_triangle_check(shortcut)
+
+
+def test_near_ties_break_the_triangle_inequality_only_by_their_eps_uniform_random_d_by_most_of_its_range(rng):
+    """`triangle_excess` sizes the failure: near-ties with an anchor pair at 0 fail the check by about
+    eps (not metric, yet structured: the usual second phase), uniform random D by 0.5-1 of its largest
+    entry (unstructured: `UNSTRUCTURED_WALKS`), a 3DG by nothing."""
+    near = condition(*instances.near_ties(rng, 20, 5, eps=1e-6, anchor=True).args())
+    assert not near.metric and not near.unstructured and 0 < near.triangle_excess <= 1e-5
+    wild = condition(*instances.non_metric(rng, 200, 5).args())
+    assert not wild.metric and wild.unstructured and wild.triangle_excess > 0.5
+    real = condition(*instances.realistic(rng, 200, 5).args())
+    assert real.metric and not real.unstructured
+    assert triangle_excess(np.zeros((4, 4))) == 0.0
 
 
 def test_a_non_metric_d_runs_the_second_phase_where_the_other_signs_are_silent():
