@@ -93,10 +93,10 @@ def test_plain_python_walks_exactly_like_the_compiled_steps():
     solver picks the same clients with the same objective, bit for bit."""
     code = ("import numpy as np; from fedgs_lite import instances; from fedgs_lite.solvers import "
             "solve_selection; "
-            "r = [solve_selection(*instances.non_metric(np.random.default_rng(s), 40, 5).args(), "
-            "rng=np.random.default_rng(s)) for s in range(3)]; "
+            "r = [solve_selection(*instances.make_instance(f, np.random.default_rng(s), 40, 5).args(), "
+            "rng=np.random.default_rng(s)) for f in ('realistic', 'non_metric') for s in range(2)]; "
             "print([(x.selected.tolist(), x.objective.hex()) for x in r])")
     env = dict(os.environ, NUMBA_DISABLE_JIT="1")
     plain = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
     fast = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert plain.stdout == fast.stdout and plain.stdout.count("[") == 4
+    assert plain.stdout == fast.stdout and plain.stdout.count("[") == 5
