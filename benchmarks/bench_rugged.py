@@ -8,7 +8,7 @@ landscape where walks either land on the best set or share nothing with it gives
 to follow: only more walks help, about linearly in time.
 
     python benchmarks/bench_rugged.py      # N = 200, 500, 1000; M = 5, 10; 3 instances, 40 walks each
-    python benchmarks/bench_rugged.py --sizes 200:5,500:10,1000:5,1000:10 --instances 2 --walks 30  # 101 s
+    python benchmarks/bench_rugged.py --sizes 200:5,500:10,1000:5,1000:10 --instances 2 --walks 30  # 171 s
 """
 
 from __future__ import annotations
