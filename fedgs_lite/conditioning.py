@@ -22,7 +22,7 @@ from fedgs_lite.objective import pair_scale
 
 OPTIMAL_TOL = 1e-10   # "optimal": (bound - objective) / bound <= this, on the conditioned problem
 METRIC_TOL = 1e-9     # a triangle excess up to this share of the largest distance is rounding
-UNSTRUCTURED = 1e-2   # one above this share: D is far from any metric (uniform random D: about 0.5-0.9)
+UNSTRUCTURED = 1e-2   # one above this share: D is far from any metric (uniform random D: 0.5-1)
 
 
 @dataclass(frozen=True, eq=False)

@@ -76,7 +76,8 @@ def tabu_search(w: np.ndarray, u: np.ndarray, start: np.ndarray, iters: int, rng
         g, value, until_in, until_out = fresh_walk(w, u, mem)
 
 
-def fresh_walk(w: np.ndarray, u: np.ndarray, mem: np.ndarray):
+def fresh_walk(w: np.ndarray, u: np.ndarray,
+               mem: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
     """A walk's state at `mem`: every client's gain g, the set's value, no tabu marks but on members."""
     from fedgs_lite.tabu_walk import INSIDE
 
