@@ -35,7 +35,6 @@ def compiled(fn):
 
 TOL = 1e-12
 INSIDE = np.iinfo(np.int64).max  # until_in of a member: never "free to come in"
-COMPILED = numba is not None
 
 
 @compiled
@@ -86,6 +85,15 @@ def best_move(w, mem, g, until_out, it, value, best_value, cand, k):
 
 
 @compiled
+def next_swap(w, mem, g, until_in, until_out, it, value, best_value, cand):
+    """(slot, gain, client coming in) of step `it`: the best allowed swap, read among the contenders
+    (cand: scratch space for them); client -1: no move."""
+    top, jtop = free_top(g, until_in, it)
+    k = contenders(w, mem, g, until_in, it, top, jtop, cand) if jtop >= 0 else 0
+    return best_move(w, mem, g, until_out, it, value, best_value, cand, k)
+
+
+@compiled
 def walk_until_stall(w, mem, g, until_in, until_out, value, best, best_value, it, last_best, iters,
                      jitter, tenure_in, tenure_out, stall_limit, quit, target):
     """Walk from step `it`; mem, g, until_in, until_out and best (the best set, slot order) change in
@@ -97,9 +105,7 @@ def walk_until_stall(w, mem, g, until_in, until_out, value, best, best_value, it
     while it < iters:
         if best_value >= target - TOL or it - last_best > quit:
             break
-        top, jtop = free_top(g, until_in, it)
-        k = contenders(w, mem, g, until_in, it, top, jtop, cand) if jtop >= 0 else 0
-        a, delta, j = best_move(w, mem, g, until_out, it, value, best_value, cand, k)
+        a, delta, j = next_swap(w, mem, g, until_in, until_out, it, value, best_value, cand)
         if j < 0:
             break
         i = mem[a]
